@@ -1,0 +1,169 @@
+//! Authentication: personal API access tokens, client-credentials tokens and passwords.
+//!
+//! A token is shown once and stored only as `HMAC-SHA256(pepper, token)`; the pepper is a random
+//! server secret kept in the store's settings. Tokens are 256-bit random values, so a keyed hash is
+//! enough (no stretching, no per-request Argon2). Passwords are hashed with Argon2id.
+//!
+//! Resolved callers are cached by token hash. Every identity change (token revoked, permissions
+//! replaced, user created) bumps a generation counter that empties the cache, so a revocation
+//! takes effect on the next request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use hmac::{Hmac, KeyInit, Mac};
+use keyward_store::{Store, now_ms};
+use sha2::Sha256;
+
+use crate::error::{ApiError, ApiResult};
+use crate::messages;
+use crate::permissions::Principal;
+
+/// Name of the setting that holds the token pepper.
+const PEPPER_SETTING: &str = "token_pepper";
+/// Upper bound of cached callers; the cache is emptied when it is reached.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// `HMAC-SHA256(pepper, token)`.
+type TokenHash = [u8; 32];
+
+pub struct Auth {
+    store: Store,
+    pepper: Vec<u8>,
+    generation: AtomicU64,
+    cache: RwLock<HashMap<TokenHash, (u64, Arc<Principal>)>>,
+}
+
+impl Auth {
+    /// Loads (or creates, on first start) the pepper.
+    pub async fn new(store: Store) -> ApiResult<Auth> {
+        let pepper = store
+            .setting_or_init(PEPPER_SETTING, || random_bytes::<32>().to_vec())
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Auth {
+            store,
+            pepper,
+            generation: AtomicU64::new(0),
+            cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The keyed hash under which a token is stored.
+    pub fn hash_token(&self, token: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.pepper)
+            .expect("HMAC takes any key length");
+        mac.update(token.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Forgets every cached caller; call after any identity change.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cache) = self.cache.write() {
+            cache.clear();
+        }
+    }
+
+    /// Resolves an `Authorization` header value to a caller, or the documented 401.
+    pub async fn authenticate(&self, header: Option<&str>) -> ApiResult<Arc<Principal>> {
+        let token = header
+            .and_then(|h| {
+                let (scheme, rest) = h.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized(messages::TOKEN_MISSING))?;
+        let hash = self.hash_token(token);
+        let generation = self.generation.load(Ordering::SeqCst);
+        let cached = self.cache.read().ok().and_then(|c| c.get(&hash).cloned());
+        let principal = match cached {
+            Some((g, p)) if g == generation => p,
+            _ => {
+                let owner = self
+                    .store
+                    .token_owner(&hash)
+                    .await
+                    .map_err(ApiError::internal)?
+                    .ok_or_else(|| ApiError::unauthorized(messages::TOKEN_INVALID))?;
+                let grants = self
+                    .store
+                    .grants_of(&owner.user_id)
+                    .await
+                    .map_err(ApiError::internal)?;
+                let p = Arc::new(Principal::new(
+                    owner.user_id,
+                    owner.username,
+                    owner.sys_admin,
+                    owner.token_id,
+                    owner.expires_at,
+                    &grants,
+                ));
+                if let Ok(mut cache) = self.cache.write() {
+                    // Only cache what was read under the current generation.
+                    if self.generation.load(Ordering::SeqCst) == generation {
+                        if cache.len() >= CACHE_CAPACITY {
+                            cache.clear();
+                        }
+                        cache.insert(hash, (generation, p.clone()));
+                    }
+                }
+                p
+            }
+        };
+        if principal.expires_at.is_some_and(|e| e <= now_ms()) {
+            return Err(ApiError::unauthorized(messages::TOKEN_EXPIRED));
+        }
+        Ok(principal)
+    }
+}
+
+/// A new token: `kw_` followed by 32 random bytes in base64url.
+pub fn new_token() -> String {
+    format!("kw_{}", keyward_jose::b64::url(&random_bytes::<32>()))
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the operating system's random source failed");
+    b
+}
+
+/// Argon2id PHC string of a password. CPU-heavy: call from a blocking task.
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(ApiError::internal)
+}
+
+/// Checks a password against its PHC string. CPU-heavy: call from a blocking task.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_prefixed() {
+        let a = new_token();
+        let b = new_token();
+        assert!(a.starts_with("kw_") && a.len() == 3 + 43);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let phc = hash_password("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &phc));
+        assert!(!verify_password("wrong horse", &phc));
+        assert!(!verify_password("correct horse", "not a phc string"));
+    }
+}

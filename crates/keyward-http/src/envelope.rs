@@ -1,0 +1,71 @@
+//! The success envelope: `{"status":"SUCCESS","success":true,"resultList":[…],"resultCount":N}`,
+//! plus `resultMessage` when there is one and `deploymentResult` on mutations.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use keyward_store::EnvDeployment;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::deployment::DeploymentResult;
+
+/// A successful answer under construction.
+pub struct Success {
+    list: Vec<Value>,
+    message: Option<String>,
+    deployment: Option<DeploymentResult>,
+}
+
+impl Success {
+    pub fn list<T: Serialize>(items: impl IntoIterator<Item = T>) -> Success {
+        Success {
+            list: items
+                .into_iter()
+                .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
+                .collect(),
+            message: None,
+            deployment: None,
+        }
+    }
+
+    pub fn one<T: Serialize>(item: T) -> Success {
+        Success::list([item])
+    }
+
+    pub fn empty() -> Success {
+        Success {
+            list: Vec::new(),
+            message: None,
+            deployment: None,
+        }
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> Success {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Adds the `deploymentResult` of a deploying mutation (`undeploy` for deletes).
+    pub fn deployed(mut self, envs: &[EnvDeployment]) -> Success {
+        self.deployment = Some(DeploymentResult::from_envs(envs));
+        self
+    }
+}
+
+impl IntoResponse for Success {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "status": "SUCCESS",
+            "success": true,
+            "resultCount": self.list.len(),
+            "resultList": self.list,
+        });
+        if let Some(m) = self.message {
+            body["resultMessage"] = Value::String(m);
+        }
+        if let Some(d) = self.deployment {
+            body["deploymentResult"] = serde_json::to_value(d).unwrap_or(Value::Null);
+        }
+        Json(body).into_response()
+    }
+}

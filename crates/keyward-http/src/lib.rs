@@ -1,0 +1,215 @@
+//! keyward's HTTP API: the Apinizer-compatible `/apiops/...` surface, its services and rules.
+//!
+//! Data flows one way: HTTP → route handler (extract, authorise) → service (rules, derivation,
+//! cascades) → [`keyward_store::Store`]. Handlers never write SQL; the JOSE work is done by the pure
+//! `keyward-jose` crate.
+
+pub mod auth;
+pub mod deployment;
+pub mod envelope;
+pub mod error;
+pub mod messages;
+pub mod openapi;
+pub mod permissions;
+mod routes;
+mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use keyward_store::Store;
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::permissions::Principal;
+
+/// Server settings that handlers need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            body_limit: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// Shared state of every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub auth: Auth,
+    pub config: Config,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub async fn new(store: Store, config: Config) -> Result<AppState, ApiError> {
+        let auth = Auth::new(store.clone()).await?;
+        Ok(AppState(Arc::new(Inner {
+            store,
+            auth,
+            config,
+        })))
+    }
+}
+
+/// The authenticated caller of a request (401 otherwise).
+pub struct Caller(pub Arc<Principal>);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        state.auth.authenticate(header).await.map(Caller)
+    }
+}
+
+/// The complete service: routes, OpenAPI document, limits, error normalisation, and trailing-slash
+/// tolerance (every path is accepted with and without its trailing `/`).
+pub fn app(state: AppState) -> NormalizePath<Router> {
+    let body_limit = state.config.body_limit;
+    let (router, api) = routes::router().split_for_parts();
+    let api_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
+    let router = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let body = api_json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body.to_string(),
+                    )
+                }
+            }),
+        )
+        .fallback(no_route)
+        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::map_response(move |r| {
+            normalize_errors(r, body_limit)
+        }))
+        .layer(
+            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+            ]),
+        )
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(
+                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::DEBUG),
+                )
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
+                ),
+        )
+        .layer(middleware::from_fn(security_headers));
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+async fn no_route(req: Request) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: messages::no_route(req.method().as_str(), req.uri().path()),
+    }
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Turns every error the framework answers by itself (bad JSON, wrong content type, oversized
+/// body, unknown method, panics) into the documented error envelope.
+async fn normalize_errors(resp: Response, body_limit: usize) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let (status, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (status, messages::body_too_large(body_limit)),
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => (
+            status,
+            if text.is_empty() {
+                "This endpoint does not accept that method!".to_owned()
+            } else {
+                text
+            },
+        ),
+        s if s.is_server_error() => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            messages::SERVER_ERROR.to_owned(),
+        ),
+        StatusCode::UNAUTHORIZED => (status, text),
+        // 415 (content type) and 422 (JSON shape) are validation failures: 400.
+        _ => (
+            StatusCode::BAD_REQUEST,
+            if text.is_empty() {
+                "Bad request!".to_owned()
+            } else {
+                text
+            },
+        ),
+    };
+    error::envelope(status, &message).into_response()
+}
+
+/// Serves until `shutdown` completes, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::ServiceExt;
+    let service = app(state);
+    axum::serve(
+        listener,
+        ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(service),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// How long `serve`'s caller should wait for draining before giving up.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);

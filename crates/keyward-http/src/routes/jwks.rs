@@ -1,0 +1,266 @@
+//! JWKs (reference §2.4): list, get, create, parse-from-certificate, update, delete.
+//!
+//! This version derives JWKs from certificates; the other source types are refused by name.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use keyward_store::{NewJwk, StoreError};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::envelope::Success;
+use crate::error::{ApiError, ApiResult};
+use crate::permissions::{Need, Principal};
+use crate::service::certificates::stored_chain;
+use crate::service::jwks::{
+    JwkDetail, JwkSummary, SourceType, material_from_chain, parse_algorithm, parse_use,
+};
+use crate::service::{ADMIN_PROJECT, check_name, environment_named, one_of, project_for, required};
+use crate::{AppState, Caller, messages};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jwks, create_jwk))
+        .routes(routes!(get_jwk, update_jwk, delete_jwk))
+        .routes(routes!(parse_from_certificate))
+}
+
+/// The body of create (every source type) and parse-from-* (no `sourceType`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JwkCreate {
+    name: Option<String>,
+    description: Option<String>,
+    /// `URL`, `COPY_PASTE`, `CERTIFICATE`, `PUBLIC_KEY`, `PRIVATE_KEY` or `KEYSTORE` (create only).
+    source_type: Option<String>,
+    /// CERTIFICATE: the certificate, in this project or in the admin project.
+    certificate_name: Option<String>,
+    /// The environment whose content is read.
+    environment_name: Option<String>,
+    /// `SIGNATURE` or `ENCRYPTION`.
+    use_type: Option<String>,
+    /// A JOSE algorithm valid for the key and use, e.g. `RS256`, `ES384`, `EdDSA`, `RSA-OAEP-256`
+    /// (the generate-endpoint spellings such as `RSA256` are accepted too).
+    algorithm: Option<String>,
+    /// Optional key id; defaults to the RFC 7638 SHA-256 thumbprint.
+    kid: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct JwkUpdate {
+    /// New name (unique in the project).
+    name: Option<String>,
+    description: Option<String>,
+}
+
+/// List the project's JWKs (no key material).
+#[utoipa::path(get, path = "/apiops/projects/{projectName}/jwks", tag = "JWKs",
+    params(("projectName" = String, Path)),
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn list_jwks(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::Read).await?;
+    let jwks = app
+        .store
+        .list_jwks(&project.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Success::list(jwks.iter().map(JwkSummary::from)))
+}
+
+/// Get a JWK with its material: `rsa`/`ec`/`okp`/`oct`, `use`, `alg` and the complete `jwk`.
+#[utoipa::path(get, path = "/apiops/projects/{projectName}/jwks/{jwkName}", tag = "JWKs",
+    params(("projectName" = String, Path), ("jwkName" = String, Path)),
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn get_jwk(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((project, name)): Path<(String, String)>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::Read).await?;
+    let jwk = app
+        .store
+        .jwk(&project.id, &name)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::bad_request(messages::jwk_not_found(&name)))?;
+    Ok(Success::one(JwkDetail::from_row(&jwk)?))
+}
+
+/// Create a JWK. `sourceType: CERTIFICATE` derives it from a certificate; other source types are
+/// not supported by this version and are refused by name.
+#[utoipa::path(post, path = "/apiops/projects/{projectName}/jwks", tag = "JWKs",
+    params(("projectName" = String, Path)), request_body = JwkCreate,
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn create_jwk(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+    Json(body): Json<JwkCreate>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
+    let name = jwk_name(&body)?;
+    let source = match body.source_type.as_deref().map(str::trim) {
+        None | Some("") => return Err(ApiError::bad_request(messages::SOURCE_TYPE_REQUIRED)),
+        Some(s) => one_of("sourceType", s, SourceType::parse, &SourceType::NAMES[..6])?,
+    };
+    match source {
+        SourceType::Certificate => from_certificate(&app, &caller, &project, name, &body).await,
+        other => Err(ApiError::bad_request(messages::source_type_not_supported(
+            other.as_str(),
+        ))),
+    }
+}
+
+/// Derive a JWK from a certificate's leaf key (with `x5c`, `x5t`, `x5t#S256`) and deploy it.
+#[utoipa::path(post, path = "/apiops/projects/{projectName}/jwks/parse-from-certificate", tag = "JWKs",
+    params(("projectName" = String, Path)), request_body = JwkCreate,
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn parse_from_certificate(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+    Json(body): Json<JwkCreate>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
+    let name = jwk_name(&body)?;
+    from_certificate(&app, &caller, &project, name, &body).await
+}
+
+fn jwk_name(body: &JwkCreate) -> ApiResult<String> {
+    let name = body.name.as_deref().map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Err(ApiError::bad_request(messages::JWK_NAME_EMPTY));
+    }
+    check_name("name", name)?;
+    Ok(name.to_owned())
+}
+
+async fn from_certificate(
+    app: &AppState,
+    _caller: &Principal,
+    project: &keyward_store::Project,
+    name: String,
+    body: &JwkCreate,
+) -> ApiResult<Success> {
+    let cert_name = required("certificateName", body.certificate_name.as_deref())?;
+    let env_name = required("environmentName", body.environment_name.as_deref())?;
+    let key_use = parse_use(&required("useType", body.use_type.as_deref())?)?;
+    let alg = parse_algorithm(&required("algorithm", body.algorithm.as_deref())?)?;
+    let kid = body.kid.as_deref().map(str::trim).filter(|k| !k.is_empty());
+    // A certificate of this project, else one of the admin project (usable from everywhere).
+    let mut cert = app
+        .store
+        .certificate(&project.id, &cert_name)
+        .await
+        .map_err(ApiError::internal)?;
+    if cert.is_none()
+        && project.name != ADMIN_PROJECT
+        && let Some(admin) = app
+            .store
+            .project_by_name(ADMIN_PROJECT)
+            .await
+            .map_err(ApiError::internal)?
+    {
+        cert = app
+            .store
+            .certificate(&admin.id, &cert_name)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    let cert =
+        cert.ok_or_else(|| ApiError::bad_request(messages::certificate_not_found(&cert_name)))?;
+    let env = environment_named(app, &env_name).await?;
+    let entry = cert
+        .entries
+        .iter()
+        .find(|e| e.environment_id == env.id)
+        .ok_or_else(|| {
+            ApiError::bad_request(messages::certificate_lacks_environment(
+                &cert_name, &env_name,
+            ))
+        })?;
+    let chain = stored_chain(&entry.chain_pem).map_err(ApiError::internal)?;
+    let material = material_from_chain(&chain, key_use, alg, kid).map_err(ApiError::bad_request)?;
+    let new = NewJwk {
+        project_id: project.id.clone(),
+        name: name.clone(),
+        description: body.description.clone().unwrap_or_default(),
+        source_type: SourceType::Certificate.as_str().to_owned(),
+        source_id: Some(cert.id.clone()),
+        source_url: None,
+        source_environment_id: Some(env.id.clone()),
+        material,
+        key_use: Some(key_use.jose().to_owned()),
+        alg: Some(alg.jose_name().to_owned()),
+        kid_given: kid.is_some(),
+    };
+    let (jwk, deployed) = app.store.create_jwk(&new).await.map_err(|e| match e {
+        StoreError::AlreadyExists => ApiError::bad_request(messages::jwk_exists_on_create(&name)),
+        other => other.into(),
+    })?;
+    Ok(Success::one(JwkSummary::from(&jwk)).deployed(&deployed))
+}
+
+/// Rename or re-describe a JWK. This detaches it from its source.
+#[utoipa::path(put, path = "/apiops/projects/{projectName}/jwks/{jwkName}", tag = "JWKs",
+    params(("projectName" = String, Path), ("jwkName" = String, Path)), request_body = JwkUpdate,
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn update_jwk(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((project, name)): Path<(String, String)>,
+    Json(body): Json<JwkUpdate>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
+    let new_name = match body.name.as_deref().map(str::trim) {
+        None => None,
+        Some("") => return Err(ApiError::bad_request(messages::JWK_NAME_EMPTY)),
+        Some(n) => {
+            check_name("name", n)?;
+            Some(n)
+        }
+    };
+    let (jwk, deployed) = app
+        .store
+        .update_jwk(&project.id, &name, new_name, body.description.as_deref())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::bad_request(messages::jwk_not_found_for_update(&name))
+            }
+            StoreError::AlreadyExists => {
+                ApiError::bad_request(messages::jwk_exists(new_name.unwrap_or(&name)))
+            }
+            other => other.into(),
+        })?;
+    Ok(Success::one(JwkSummary::from(&jwk)).deployed(&deployed))
+}
+
+/// Undeploy a JWK from every environment and delete it.
+#[utoipa::path(delete, path = "/apiops/projects/{projectName}/jwks/{jwkName}", tag = "JWKs",
+    params(("projectName" = String, Path), ("jwkName" = String, Path)),
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn delete_jwk(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((project, name)): Path<(String, String)>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
+    let deployed = app
+        .store
+        .delete_jwk(&project.id, &name)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::bad_request(messages::jwk_not_found(&name)),
+            other => other.into(),
+        })?;
+    Ok(Success::empty()
+        .message(format!("JWK (name: {name}) is deleted."))
+        .deployed(&deployed))
+}

@@ -1,0 +1,20 @@
+//! Route handlers: one file per resource. Each handler extracts, authorises and calls a service.
+
+mod admin;
+mod certificates;
+mod health;
+mod jwks;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+use crate::openapi::ApiDoc;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(admin::router())
+        .merge(certificates::router())
+        .merge(jwks::router())
+}

@@ -1,0 +1,177 @@
+//! Rows and inputs of the store, in the domain's words.
+
+use sqlx::FromRow;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Environment {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub env_type: String,
+    pub revision: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub sys_admin: bool,
+    pub created_at: i64,
+}
+
+/// One `(project, category, action)` grant of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, FromRow)]
+pub struct Grant {
+    pub project_id: String,
+    pub category: String,
+    pub action: String,
+}
+
+/// A personal (or client-credentials) access token, as stored: never the token itself.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub user_id: String,
+    pub name: String,
+    pub kind: TokenKind,
+    pub secret_hash: Vec<u8>,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Created by a user, named, optionally expiring.
+    Personal,
+    /// Issued by `POST /apiops/auth/token`, expires after an hour.
+    ClientCredentials,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Personal => "PERSONAL",
+            TokenKind::ClientCredentials => "CLIENT_CREDENTIALS",
+        }
+    }
+}
+
+/// What a presented token resolves to.
+#[derive(Debug, Clone, FromRow)]
+pub struct TokenOwner {
+    pub token_id: String,
+    pub expires_at: Option<i64>,
+    pub user_id: String,
+    pub username: String,
+    pub sys_admin: bool,
+}
+
+/// A certificate with its per-environment entries.
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub entries: Vec<CertificateEntry>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CertificateEntry {
+    pub certificate_id: String,
+    pub environment_id: String,
+    pub environment_name: String,
+    pub alias: String,
+    /// DER of the leaf certificate.
+    pub leaf_der: Vec<u8>,
+    /// The whole chain as PEM, leaf first.
+    pub chain_pem: String,
+    pub subject_dn: String,
+    pub sha1_thumbprint: String,
+    /// Validity, unix milliseconds.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// A certificate entry to write for one environment.
+#[derive(Debug, Clone)]
+pub struct NewCertificateEntry {
+    pub environment_id: String,
+    pub alias: String,
+    pub leaf_der: Vec<u8>,
+    pub chain_pem: String,
+    pub subject_dn: String,
+    pub sha1_thumbprint: String,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Jwk {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub source_type: String,
+    pub source_id: Option<String>,
+    pub source_url: Option<String>,
+    pub source_environment_id: Option<String>,
+    pub kty: String,
+    pub kid: Option<String>,
+    pub key_use: Option<String>,
+    pub alg: Option<String>,
+    pub kid_given: bool,
+    /// The complete RFC 7517 JSON object, private members included where the key has them.
+    pub jwk_json: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A JWK to create.
+#[derive(Debug, Clone)]
+pub struct NewJwk {
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub source_type: String,
+    pub source_id: Option<String>,
+    pub source_url: Option<String>,
+    pub source_environment_id: Option<String>,
+    pub material: JwkMaterial,
+    pub key_use: Option<String>,
+    pub alg: Option<String>,
+    pub kid_given: bool,
+}
+
+/// The derived, key-dependent part of a JWK row.
+#[derive(Debug, Clone)]
+pub struct JwkMaterial {
+    pub kty: String,
+    pub kid: Option<String>,
+    pub jwk_json: String,
+}
+
+/// What happens to JWKs derived from a certificate that is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwkUpdateAction {
+    /// Keep the JWKs, drop their link to the source.
+    Nullify,
+    /// Re-derive the JWKs of the same project (or of every project) from the new content;
+    /// JWKs outside the scope are unlinked.
+    Update { all_projects: bool },
+}
+
+/// What happens to JWKs derived from a certificate that is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwkDeleteAction {
+    Nullify,
+    Delete,
+}

@@ -1,0 +1,340 @@
+//! Test harness: starts the real `keyward` binary on a free port with a fresh data directory and
+//! speaks HTTP to it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The admin token every test server is bootstrapped with.
+pub const ADMIN: &str = "kw_test-bootstrap-admin-token-0123456789";
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
+}
+
+pub fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data: Arc<tempfile::TempDir>,
+    pub client: reqwest::Client,
+    /// Everything the server wrote to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(Arc::new(tempfile::tempdir().expect("tempdir")), &[]).await
+    }
+
+    /// Starts a server on an existing data directory with extra arguments.
+    pub async fn start_with(data: Arc<tempfile::TempDir>, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(extra)
+            .env("KEYWARD_BOOTSTRAP_TOKEN", ADMIN)
+            .env("KEYWARD_BOOTSTRAP_PASSWORD", "admin-password-1")
+            .env("KEYWARD_LOG", "info")
+            .env_remove("KEYWARD_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start keyward");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        let log2 = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut tx = Some(tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(i) = line.find("listening on http://") {
+                    let addr = line[i + "listening on http://".len()..].trim().to_owned();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("keyward did not start within 60 s")
+            .expect("keyward exited before listening");
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            data,
+            client: reqwest::Client::new(),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("keyward did not stop within 30 s after SIGTERM")
+            .expect("wait")
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send(self.client.get(self.url(path)), token).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send(self.client.delete(self.url(path)), token).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(self.client.post(self.url(path)).json(&body), token)
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(self.client.put(self.url(path)).json(&body), token)
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("content-type", content_type)
+                .body(body),
+            token,
+        )
+        .await
+    }
+
+    /// Uploads a certificate (multipart) with POST (create) or PUT (replace).
+    pub async fn upload(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        fields: &[(&str, &str)],
+        file: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut form = Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        if let Some(f) = file {
+            form = form.part("pemEncodedFile", Part::bytes(f).file_name("cert.pem"));
+        }
+        self.send(
+            self.client.request(method, self.url(path)).multipart(form),
+            token,
+        )
+        .await
+    }
+
+    pub async fn create_certificate(
+        &self,
+        project: &str,
+        name: &str,
+        alias: &str,
+        envs: &str,
+        pem: Vec<u8>,
+    ) -> Value {
+        let (status, body) = self
+            .upload(
+                reqwest::Method::POST,
+                &format!("/apiops/projects/{project}/certificates/"),
+                Some(ADMIN),
+                &[
+                    ("certificateName", name),
+                    ("alias", alias),
+                    ("environmentList", envs),
+                ],
+                Some(pem),
+            )
+            .await;
+        assert_eq!(status, 200, "create certificate {name}: {body}");
+        body
+    }
+
+    pub async fn create_environment(&self, name: &str) {
+        let (status, body) = self
+            .post(
+                "/apiops/environments/",
+                Some(ADMIN),
+                json!({"name": name, "type": "TEST"}),
+            )
+            .await;
+        assert_eq!(status, 200, "create environment {name}: {body}");
+    }
+
+    pub async fn create_project(&self, name: &str) {
+        let (status, body) = self
+            .post("/apiops/projects/", Some(ADMIN), json!({"name": name}))
+            .await;
+        assert_eq!(status, 200, "create project {name}: {body}");
+    }
+
+    /// Creates a user holding `permissions` (`"SECRETS:VIEW"` …) in `project`; returns a token.
+    pub async fn user_with(&self, username: &str, project: &str, permissions: &[&str]) -> String {
+        let (status, body) = self
+            .post(
+                "/apiops/users/",
+                Some(ADMIN),
+                json!({"username": username, "password": "password-123"}),
+            )
+            .await;
+        assert_eq!(status, 200, "create user: {body}");
+        let perms: Vec<Value> = permissions
+            .iter()
+            .map(|p| {
+                let (c, a) = p.split_once(':').unwrap();
+                json!({"category": c, "action": a})
+            })
+            .collect();
+        if !perms.is_empty() {
+            let (status, body) = self
+                .put(
+                    &format!("/apiops/projects/{project}/members/{username}/"),
+                    Some(ADMIN),
+                    json!({"permissions": perms}),
+                )
+                .await;
+            assert_eq!(status, 200, "set permissions: {body}");
+        }
+        let (status, body) = self
+            .post(
+                &format!("/apiops/users/{username}/tokens/"),
+                Some(ADMIN),
+                json!({"name": "t1"}),
+            )
+            .await;
+        assert_eq!(status, 200, "create token: {body}");
+        body["resultList"][0]["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A standard world: environments `production` and `test`, project `shop`.
+    pub async fn with_world() -> Server {
+        let s = Server::start().await;
+        s.create_environment("production").await;
+        s.create_environment("test").await;
+        s.create_project("shop").await;
+        s
+    }
+
+    pub async fn parse_jwk_as(&self, token: &str, body: Value) -> (u16, Value) {
+        self.post(
+            "/apiops/projects/shop/jwks/parse-from-certificate",
+            Some(token),
+            body,
+        )
+        .await
+    }
+
+    pub async fn send_method(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        self.send(self.client.request(method, self.url(path)), token)
+            .await
+    }
+
+    pub async fn parse_jwk(&self, project: &str, body: Value) -> (u16, Value) {
+        self.post(
+            &format!("/apiops/projects/{project}/jwks/parse-from-certificate"),
+            Some(ADMIN),
+            body,
+        )
+        .await
+    }
+}
+
+/// Asserts the error envelope: status, both message fields, the code.
+pub fn assert_error(status: u16, body: &Value, expected_status: u16, message: &str) {
+    assert_eq!(status, expected_status, "status of {body}");
+    assert_eq!(body["status"], "FAILURE", "{body}");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["resultMessage"], message, "{body}");
+    assert_eq!(body["error_description"], message, "{body}");
+    let code = match expected_status {
+        401 => "unauthorized_client",
+        413 => "payload_too_large",
+        500..=599 => "server_error",
+        _ => "bad_request",
+    };
+    assert_eq!(body["error"], code, "{body}");
+}
+
+/// Asserts the error envelope and that the message starts with `prefix`.
+pub fn assert_error_prefix(status: u16, body: &Value, expected_status: u16, prefix: &str) {
+    assert_eq!(status, expected_status, "status of {body}");
+    assert_eq!(body["status"], "FAILURE", "{body}");
+    let m = body["resultMessage"].as_str().unwrap_or_default();
+    assert!(
+        m.starts_with(prefix),
+        "message {m:?} does not start with {prefix:?}"
+    );
+    assert_eq!(body["error_description"], body["resultMessage"]);
+}
+
+pub fn assert_success(status: u16, body: &Value) {
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "SUCCESS", "{body}");
+    assert_eq!(body["success"], true, "{body}");
+    assert_eq!(
+        body["resultCount"].as_u64().unwrap() as usize,
+        body["resultList"].as_array().unwrap().len()
+    );
+}
