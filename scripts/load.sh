@@ -33,11 +33,17 @@ echo "== GET /apiops/projects/load/jwks/rsa/ (personal token), ${secs}s, ${conns
 wrk -t2 -c"$conns" -d"${secs}s" --latency -H "$H" "$K/projects/load/jwks/rsa/" | sed -n '/Latency/,/Transfer/p'
 
 cat > "$work/parse.lua" <<LUA
+-- Each wrk thread has its own Lua state: number the threads so JWK names never collide.
+local threads = 0
+setup = function(thread) threads = threads + 1; thread:set("id", threads) end
 counter = 0
 request = function()
   counter = counter + 1
-  local body = '{"name":"j' .. math.random(1, 1e12) .. '-' .. counter .. '","certificateName":"rsa","environmentName":"production","useType":"SIGNATURE","algorithm":"RS256"}'
+  local body = '{"name":"t' .. id .. '-' .. counter .. '","certificateName":"rsa","environmentName":"production","useType":"SIGNATURE","algorithm":"RS256"}'
   return wrk.format("POST", "/apiops/projects/load/jwks/parse-from-certificate", {["Authorization"] = "Bearer $token", ["Content-Type"] = "application/json"}, body)
+end
+response = function(status, headers, body)
+  if status ~= 200 then io.stderr:write("unexpected status " .. status .. ": " .. body .. "\n") end
 end
 LUA
 echo "== POST parse-from-certificate (RSA-2048, each a new JWK), ${secs}s, ${conns} connections"
