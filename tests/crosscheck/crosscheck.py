@@ -7,7 +7,16 @@ CASES.json: {"cases": [{"name": ..., "certificate": "<abs path of the PEM given 
 "privateKey": "<abs path of the leaf's private key PEM>", "kidGiven": false,
 "expectedKid": null, "jwk": {<the complete JWK keyward produced>}}]}
 
-For each case, with jwcrypto (and pyca/cryptography) and nothing of keyward:
+Optional key cases (same file, same "cases" list): {"kind": "key", "name": ...,
+"privateKey": "<abs path of a private key file in any format keyward reads>",
+"password": "<its password>" | null, "jwk": {<keyward's private JWK of that key>}}. For those,
+jwcrypto's JWK.from_pem(key file, password) must equal keyward's JWK member by member (kty, crv,
+n, e, x, y, d, p, q, dp, dq, qi; keyward may carry no other key material), and keyward's kid, when
+present, is jwcrypto's RFC 7638 thumbprint unless the case says "kidGiven". For X448, which
+jwcrypto cannot import, the reference is built from the raw bytes pyca/cryptography reads (as
+below). Certificate cases have no "kind" (or "kind": "certificate").
+
+For each certificate case, with jwcrypto (and pyca/cryptography) and nothing of keyward:
  1. the JWK of the leaf certificate (JWK.from_pem) has the same public members
     (kty, crv, n, e, x, y) as keyward's;
  2. unless kidGiven, keyward's kid is jwcrypto's RFC 7638 SHA-256 thumbprint
@@ -214,7 +223,36 @@ def round_trip(kw: dict, private: jwk.JWK) -> None:
         raise Fail(f"use is {kw['use']!r}, expected sig or enc")
 
 
+KEY_MEMBERS = ("kty", "crv", "n", "e", "x", "y", "d", "p", "q", "dp", "dq", "qi", "k")
+
+
+def run_key_case(case: dict) -> None:
+    kw = case["jwk"]
+    data = open(case["privateKey"], "rb").read()
+    password = case.get("password")
+    password = password.encode("utf-8") if password is not None else None
+    note = None
+    try:
+        reference = jwk.JWK.from_pem(data, password)
+    except (jwk.InvalidJWKValue, ValueError, TypeError):
+        private_pyca = serialization.load_pem_private_key(data, password=password)
+        reference, note = to_jwk(private_pyca)
+    if note:
+        print(f"note {case.get('name', '?')}: {note}", file=sys.stderr)
+    ref = reference.export(as_dict=True, private_key=True)
+    for m in KEY_MEMBERS:
+        expect(kw.get(m) == ref.get(m), f"member {m}: keyward {kw.get(m)!r} != jwcrypto {ref.get(m)!r}")
+    if kw.get("kid") is not None and not case.get("kidGiven"):
+        expect(
+            kw["kid"] == reference.thumbprint(),
+            f"kid {kw['kid']!r} != RFC 7638 thumbprint {reference.thumbprint()!r}",
+        )
+
+
 def run_case(case: dict) -> None:
+    if case.get("kind", "certificate") == "key":
+        run_key_case(case)
+        return
     kw = case["jwk"]
     certs = load_certificates(case["certificate"])
     leaf = find_leaf(certs)

@@ -145,6 +145,121 @@ pub enum Error {
     /// The algorithm or use is not valid for the key.
     #[error(transparent)]
     Algorithm(#[from] AlgorithmError),
+
+    /// A key input (private key, public key, certificate) holding nothing but whitespace.
+    #[error("The key content is empty: a PEM key, a DER key or its base64 is needed!")]
+    KeyEmpty,
+
+    /// A key input that is not a key in any supported format.
+    #[error("The key content is not a supported key: {detail}")]
+    NotAKey {
+        /// What is wrong, in words.
+        detail: String,
+    },
+
+    /// A PEM block whose label is not one of the key labels.
+    #[error(
+        "The PEM block \"{label}\" is not supported for keys! Accepted values: PRIVATE KEY, ENCRYPTED PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY, PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE"
+    )]
+    UnsupportedKeyLabel {
+        /// The label that was found.
+        label: String,
+    },
+
+    /// More than one private key (or, without a private key, more than one public key) in one
+    /// input.
+    #[error("The key content holds {count} {what}: upload exactly one key!")]
+    SeveralKeys {
+        /// How many.
+        count: usize,
+        /// `private keys` or `public keys`.
+        what: &'static str,
+    },
+
+    /// An encrypted key was given without a password.
+    #[error("password value can not be empty! The private key is encrypted.")]
+    PasswordRequired,
+
+    /// The password does not decrypt the key (bad padding, or the plaintext is not a key).
+    #[error("The password is wrong: the encrypted private key could not be decrypted with it!")]
+    WrongPassword,
+
+    /// The key is encrypted with an algorithm that is not supported.
+    #[error(
+        "The private key encryption {algorithm} is not supported! Accepted values: PBES2 (PBKDF2 or scrypt, with AES-CBC or DES-EDE3-CBC), pbeWithSHAAnd3-KeyTripleDES-CBC, and OpenSSL legacy PEM encryption (AES-128-CBC, AES-192-CBC, AES-256-CBC, DES-EDE3-CBC)"
+    )]
+    UnsupportedKeyEncryption {
+        /// A name and/or the OID.
+        algorithm: String,
+    },
+
+    /// Key-derivation parameters above the accepted work limit.
+    #[error(
+        "The encrypted private key asks for {what} {value}, more than the accepted maximum of {max}! Re-encrypt it with cheaper parameters."
+    )]
+    KdfTooExpensive {
+        /// `PBKDF2 iterations`, `scrypt N`, ...
+        what: &'static str,
+        /// The value in the file.
+        value: u64,
+        /// The cap.
+        max: u64,
+    },
+
+    /// A private key that is structurally wrong or inconsistent.
+    #[error("The private key is not valid: {detail}")]
+    InvalidPrivateKey {
+        /// What is wrong, in words (never key material).
+        detail: String,
+    },
+
+    /// A JWK (or JWK Set) document that cannot be used.
+    #[error("The JWK is not valid: {detail}")]
+    InvalidJwk {
+        /// What is wrong, in words, naming the member at fault.
+        detail: String,
+    },
+
+    /// A JWK Set holding several keys, and no `kid` to choose one.
+    #[error("kid value can not be empty! The JWK Set holds {count} keys.")]
+    KidRequired {
+        /// Number of keys in the set.
+        count: usize,
+    },
+
+    /// No key of the JWK Set has the requested `kid`.
+    #[error("No key with kid ({kid}) in the JWK Set!")]
+    KidNotFound {
+        /// The kid asked for.
+        kid: String,
+    },
+
+    /// Several keys of the JWK Set have the requested `kid`.
+    #[error("More than one key with kid ({kid}) in the JWK Set! {count} keys carry it.")]
+    KidAmbiguous {
+        /// The kid asked for.
+        kid: String,
+        /// How many keys carry it.
+        count: usize,
+    },
+
+    /// Key generation was asked for with parameters outside the accepted values.
+    #[error("{field} ({given}) is not valid! Accepted values: {accepted}")]
+    InvalidGenerateParameter {
+        /// The API field, e.g. `keySize`.
+        field: &'static str,
+        /// The value given.
+        given: String,
+        /// The accepted values, comma separated.
+        accepted: &'static str,
+    },
+
+    /// Key generation failed inside the crypto library (RNG failure and the like).
+    #[error("The key could not be generated: {detail}")]
+    Generate {
+        /// What failed, in words.
+        detail: String,
+    },
 }
 
 /// Errors of algorithm and use validation (see [`crate::alg`]).

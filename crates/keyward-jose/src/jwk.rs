@@ -584,6 +584,82 @@ pub fn jwk_from_certificate_chain(
     Ok(jwk)
 }
 
+// Helpers shared with `key` and `jwk_json` (same rules as the SPKI reader above).
+
+/// Read a PKCS#1 `RSAPublicKey` DER (RFC 8017 §A.1.1) with the rules of
+/// [`PublicKey::from_spki_der`]: minimal `n`/`e`, 1024 to 16384 bits, odd `e` ≥ 3.
+pub(crate) fn rsa_public_from_pkcs1_der(der: &[u8]) -> Result<PublicKey, Error> {
+    rsa_key(der)
+}
+
+/// Validate a SEC 1 point on `curve` (uncompressed or compressed, on the curve, not the
+/// identity) and return its fixed-length affine coordinates.
+pub(crate) fn ec_coordinates_of_point(
+    curve: EcCurve,
+    point: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    ec_point(curve, point)
+}
+
+/// The named curve of an OID content (no tag and length), if it is one of ours.
+pub(crate) fn ec_curve_of_oid(oid: &[u8]) -> Option<EcCurve> {
+    match oid {
+        OID_P256 => Some(EcCurve::P256),
+        OID_P384 => Some(EcCurve::P384),
+        OID_P521 => Some(EcCurve::P521),
+        OID_SECP256K1 => Some(EcCurve::Secp256k1),
+        _ => None,
+    }
+}
+
+/// The OID content of a named curve (RFC 5480 §2.1.1.1, SEC 2).
+pub(crate) fn ec_curve_oid(curve: EcCurve) -> &'static [u8] {
+    match curve {
+        EcCurve::P256 => OID_P256,
+        EcCurve::P384 => OID_P384,
+        EcCurve::P521 => OID_P521,
+        EcCurve::Secp256k1 => OID_SECP256K1,
+    }
+}
+
+/// The OKP curve of an algorithm OID content (RFC 8410 §3), if it is one.
+pub(crate) fn okp_curve_of_oid(oid: &[u8]) -> Option<OkpCurve> {
+    match oid {
+        OID_ED25519 => Some(OkpCurve::Ed25519),
+        OID_ED448 => Some(OkpCurve::Ed448),
+        OID_X25519 => Some(OkpCurve::X25519),
+        OID_X448 => Some(OkpCurve::X448),
+        _ => None,
+    }
+}
+
+/// The algorithm OID content of an OKP curve (RFC 8410 §3).
+pub(crate) fn okp_curve_oid(curve: OkpCurve) -> &'static [u8] {
+    match curve {
+        OkpCurve::Ed25519 => OID_ED25519,
+        OkpCurve::Ed448 => OID_ED448,
+        OkpCurve::X25519 => OID_X25519,
+        OkpCurve::X448 => OID_X448,
+    }
+}
+
+/// The OID contents of rsaEncryption and id-RSASSA-PSS, and of id-ecPublicKey.
+pub(crate) const RSA_OIDS: [&[u8]; 2] = [OID_RSA, OID_RSA_PSS];
+/// See [`RSA_OIDS`].
+pub(crate) const EC_PUBLIC_KEY_OID: &[u8] = OID_EC;
+/// rsaEncryption, the OID written by [`crate::key::PrivateKey::to_pkcs8_der`].
+pub(crate) const RSA_ENCRYPTION_OID: &[u8] = OID_RSA;
+
+/// Dotted form of an OID content, for messages.
+pub(crate) fn dotted_oid(content: &[u8]) -> String {
+    oid_string(content)
+}
+
+/// Bit length of a minimal big-endian unsigned integer.
+pub(crate) fn bit_length(minimal: &[u8]) -> usize {
+    bit_len(minimal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,9 @@
 //!
 //! Module map: [`b64`] (base64 alphabets), [`pem`] (PEM scanner), [`x509`] (certificates and
 //! chains), [`alg`] (algorithm table), [`jwk`] (JWK model and conversions), [`thumbprint`]
-//! (RFC 7638), [`error`].
+//! (RFC 7638), [`key`] (private/public key files in every format, encrypted ones included, and
+//! their JWKs), [`jwk_json`] (JWK / JWK Set JSON in, validated), [`generate`](mod@generate) (key generation and
+//! `keyIdType` kids), [`error`].
 
 #![forbid(unsafe_code)]
 // No unwrap/expect/panic outside tests: failures are values (see the invariants above).
@@ -39,16 +41,22 @@
 pub mod alg;
 pub mod b64;
 pub mod error;
+pub mod generate;
 pub mod jwk;
+pub mod jwk_json;
+pub mod key;
 pub mod pem;
 pub mod thumbprint;
 pub mod x509;
 
 pub use alg::{Algorithm, KeyUse, accepted, check};
 pub use error::{AlgorithmError, Error, MAX_CERTIFICATES};
+pub use generate::{GenerateSpec, KeyIdType, generate, key_id};
 pub use jwk::{
     EcCurve, Jwk, KeyDescriptor, KeyType, OkpCurve, PublicKey, jwk_from_certificate_chain,
 };
+pub use jwk_json::parse_jwk_or_set;
+pub use key::{KeyMaterial, PrivateKey, jwk_from_key, parse_key, private_key_from_pkcs8_der};
 pub use pem::PemBlock;
 pub use x509::{Certificate, order_leaf_first, parse_certificates};
 
