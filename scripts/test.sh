@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit tests, end-to-end HTTP tests against the real
-# binary, and the cross-check against an independent JOSE library (Python jwcrypto).
+# The whole test suite: formatting, lints, unit tests, and the end-to-end HTTP tests against the
+# real binary on both stores (embedded SQLite, then PostgreSQL with the multi-node and store-copy
+# tests), including the cross-check against an independent JOSE library (Python jwcrypto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,5 +18,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
-cargo test --workspace --locked
+
+echo "== cargo test (embedded SQLite store)"
+(unset KEYWARD_TEST_DATABASE_URL; cargo test --workspace --locked)
+
+# PostgreSQL: a given server (KEYWARD_TEST_DATABASE_URL), or a throwaway cluster.
+if [ -z "${KEYWARD_TEST_DATABASE_URL:-}" ]; then
+  eval "$(scripts/pg.sh start)"
+  trap 'scripts/pg.sh stop' EXIT
+fi
+echo "== cargo test -p keyward (PostgreSQL store: every end-to-end test, multi-node, store copy)"
+cargo test -p keyward --locked

@@ -5,16 +5,19 @@
 //! enough (no stretching, no per-request Argon2). Passwords are hashed with Argon2id.
 //!
 //! Resolved callers are cached by token hash. Every identity change (token revoked, permissions
-//! replaced, user created) bumps a generation counter that empties the cache, so a revocation
-//! takes effect on the next request.
+//! replaced) bumps a generation counter that empties the cache, so a revocation takes effect on
+//! the next request on this node. Nodes sharing a PostgreSQL store announce the change to each
+//! other (`NOTIFY`) and empty their caches when they hear it; as a bound should an announcement be
+//! lost, cached callers of a shared store also expire after [`SHARED_CACHE_TTL`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use hmac::{Hmac, KeyInit, Mac};
-use keyward_store::{Store, now_ms};
+use keyward_store::{Backend, Store, now_ms};
 use sha2::Sha256;
 
 use crate::error::{ApiError, ApiResult};
@@ -25,15 +28,24 @@ use crate::permissions::Principal;
 const PEPPER_SETTING: &str = "token_pepper";
 /// Upper bound of cached callers; the cache is emptied when it is reached.
 const CACHE_CAPACITY: usize = 10_000;
+/// Longest time a node sharing its store trusts a cached caller without hearing of a change.
+pub const SHARED_CACHE_TTL: Duration = Duration::from_secs(2);
+/// The announcement topic of identity changes.
+const IDENTITY_TOPIC: &str = "identity";
 
 /// `HMAC-SHA256(pepper, token)`.
 type TokenHash = [u8; 32];
+
+/// A resolved caller, the cache generation it was read under, and when.
+type CachedCaller = (u64, Instant, Arc<Principal>);
 
 pub struct Auth {
     store: Store,
     pepper: Vec<u8>,
     generation: AtomicU64,
-    cache: RwLock<HashMap<TokenHash, (u64, Arc<Principal>)>>,
+    cache: RwLock<HashMap<TokenHash, CachedCaller>>,
+    /// How long a cached caller is trusted (unbounded on a store owned by this process).
+    ttl: Option<Duration>,
 }
 
 impl Auth {
@@ -43,12 +55,35 @@ impl Auth {
             .setting_or_init(PEPPER_SETTING, || random_bytes::<32>().to_vec())
             .await
             .map_err(ApiError::internal)?;
+        let ttl = (store.backend() == Backend::Postgres).then_some(SHARED_CACHE_TTL);
         Ok(Auth {
             store,
             pepper,
             generation: AtomicU64::new(0),
             cache: RwLock::new(HashMap::new()),
+            ttl,
         })
+    }
+
+    /// Forgets cached callers here and on every node sharing the store; call after any identity
+    /// change.
+    pub async fn identity_changed(&self) {
+        self.invalidate();
+        if let Err(e) = self.store.announce(IDENTITY_TOPIC).await {
+            tracing::warn!(error = %e, "cannot announce an identity change to other nodes");
+        }
+    }
+
+    /// Empties this node's cache when another node announces an identity change.
+    pub fn watch_other_nodes(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        self.store.watch(move |topic| {
+            if (topic == IDENTITY_TOPIC || topic == "*")
+                && let Some(auth) = me.upgrade()
+            {
+                auth.invalidate();
+            }
+        });
     }
 
     /// The keyed hash under which a token is stored.
@@ -59,7 +94,7 @@ impl Auth {
         mac.finalize().into_bytes().into()
     }
 
-    /// Forgets every cached caller; call after any identity change.
+    /// Forgets every cached caller of this node.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut cache) = self.cache.write() {
@@ -79,8 +114,9 @@ impl Auth {
         let hash = self.hash_token(token);
         let generation = self.generation.load(Ordering::SeqCst);
         let cached = self.cache.read().ok().and_then(|c| c.get(&hash).cloned());
+        let fresh = |at: Instant| self.ttl.is_none_or(|ttl| at.elapsed() < ttl);
         let principal = match cached {
-            Some((g, p)) if g == generation => p,
+            Some((g, at, p)) if g == generation && fresh(at) => p,
             _ => {
                 let owner = self
                     .store
@@ -107,7 +143,7 @@ impl Auth {
                         if cache.len() >= CACHE_CAPACITY {
                             cache.clear();
                         }
-                        cache.insert(hash, (generation, p.clone()));
+                        cache.insert(hash, (generation, Instant::now(), p.clone()));
                     }
                 }
                 p

@@ -52,7 +52,7 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: Store,
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
     pub config: Config,
 }
 
@@ -65,7 +65,8 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub async fn new(store: Store, config: Config) -> Result<AppState, ApiError> {
-        let auth = Auth::new(store.clone()).await?;
+        let auth = Arc::new(Auth::new(store.clone()).await?);
+        auth.watch_other_nodes();
         Ok(AppState(Arc::new(Inner {
             store,
             auth,

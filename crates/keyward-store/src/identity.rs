@@ -28,16 +28,21 @@ impl Store {
         }
         let now = now_ms();
         let user_id = new_id();
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO users (id, username, password_hash, sys_admin, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&user_id)
         .bind(&b.admin_username)
         .bind(&b.admin_password_hash)
-        .bind(true)
+        .bind(1_i64)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await;
+        match inserted {
+            // Another node bootstrapped the same store a moment ago.
+            Err(e) if crate::is_unique_violation(&e) => return Ok(false),
+            other => other?,
+        };
         sqlx::query(
             "INSERT INTO projects (id, name, description, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO NOTHING",
@@ -188,7 +193,7 @@ impl Store {
         .bind(&u.id)
         .bind(&u.username)
         .bind(&u.password_hash)
-        .bind(u.sys_admin)
+        .bind(i64::from(u.sys_admin))
         .bind(u.created_at)
         .execute(&self.write)
         .await

@@ -71,7 +71,7 @@ impl Store {
         .bind(&jwk.kid)
         .bind(&jwk.key_use)
         .bind(&jwk.alg)
-        .bind(jwk.kid_given)
+        .bind(i64::from(jwk.kid_given))
         .bind(&jwk.jwk_json)
         .bind(jwk.created_at)
         .bind(jwk.updated_at)

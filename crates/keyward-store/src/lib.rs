@@ -4,26 +4,31 @@
 //! permissions, access tokens), secrets (certificates, JWKs) and the deployment record. Each public
 //! mutation runs in exactly one transaction, so a failure leaves nothing half-written.
 //!
-//! The default backend is an embedded SQLite database (WAL, foreign keys on). Writes go through a
-//! single-connection pool so that read-then-write transactions never race; reads use a separate
-//! pool. The SQL is kept portable (TEXT ids, INTEGER unix-ms times, `$n` placeholders in ascending
-//! order of first use) so that a PostgreSQL backend can reuse it.
+//! Two backends share one code path through sqlx's `Any` driver: the embedded default, SQLite
+//! (WAL, foreign keys on; writes through a single connection so that read-then-write transactions
+//! never race, reads through a separate read-only pool), and PostgreSQL for several nodes (one
+//! pool; races are settled by unique constraints and row locks). The SQL is portable: TEXT ids,
+//! integer unix-ms times, integer 0/1 booleans, `$n` placeholders in ascending order of first use,
+//! `ON CONFLICT`, `RETURNING`. Each backend has its own migration folder with the same schema.
 
 mod certificates;
+mod copy;
 mod deploy;
 mod identity;
 mod jwks;
 mod model;
 
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::Once;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
+
+type AnyPool = sqlx::Pool<sqlx::Any>;
 
 pub use certificates::Rederive;
+pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
 pub use identity::Bootstrap;
 pub use model::*;
@@ -40,7 +45,8 @@ pub enum StoreError {
     /// The certificate alias is already used in that environment.
     #[error("alias {0} is already used in that environment")]
     AliasInUse(String),
-    /// A cascade computed by the caller refused the change; the message is for the user.
+    /// A cascade computed by the caller refused the change, or the request cannot be served; the
+    /// message is for the user.
     #[error("{0}")]
     Rejected(String),
     /// The database failed.
@@ -53,58 +59,129 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-type Db = sqlx::Sqlite;
+type Db = sqlx::Any;
 type Tx = sqlx::Transaction<'static, Db>;
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, one process.
+    Sqlite,
+    /// Shared by several keyward nodes.
+    Postgres,
+}
+
+/// Pool settings of a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most connections to PostgreSQL per node (SQLite: most reader connections).
+    pub max_connections: u32,
+    /// How long to wait for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+    url: String,
 }
+
+static DRIVERS: Once = Once::new();
+
+/// SQLite settings applied to every connection (WAL itself is persistent, set once by the writer).
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
 
 impl Store {
     /// Opens (creating if needed) the embedded SQLite database at `path` and applies migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        Self::open_with(options).await
+        Self::open(
+            &format!("sqlite://{}", path.display()),
+            &StoreOptions::default(),
+        )
+        .await
     }
 
-    /// Opens a store from a URL: `sqlite://path/to/file.db` (or `sqlite::memory:` for tests).
-    pub async fn open_url(url: &str) -> Result<Store> {
+    /// Opens a store from a URL — `sqlite://path/to/file.db` or `postgres://user:pw@host/db`
+    /// (TLS with `?sslmode=require` or `verify-full`) — and applies its migrations.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect(url)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            return Ok(Store {
+                read: pool.clone(),
+                write: pool,
+                backend: Backend::Postgres,
+                url: url.to_owned(),
+            });
+        }
+        let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            return Err(StoreError::Rejected(format!(
+                "unsupported database URL (expected sqlite://… or postgres://…): {}",
+                redact(url)
+            )));
+        };
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path.contains(":memory:") {
             return Err(StoreError::Rejected(
-                "PostgreSQL is not supported by this build yet; use the embedded SQLite store"
-                    .into(),
+                "an SQLite store needs a file path".into(),
             ));
         }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        Self::open_with(options).await
+        // One writer connection, so read-then-write transactions never race; several readers.
+        let write = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(|conn, _| {
+                Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+            })
+            .connect(&format!("sqlite://{path}?mode=rwc"))
+            .await?;
+        write.execute("PRAGMA journal_mode = WAL;").await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(|conn, _| {
+                Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+            })
+            .connect(&format!("sqlite://{path}?mode=ro"))
+            .await?;
+        Ok(Store {
+            read,
+            write,
+            backend: Backend::Sqlite,
+            url: url.to_owned(),
+        })
     }
 
-    async fn open_with(options: SqliteConnectOptions) -> Result<Store> {
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Store { read, write })
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL this store was opened with, password removed (for logs).
+    pub fn display_url(&self) -> String {
+        redact(&self.url)
     }
 
     /// Succeeds when the database answers a trivial query.
@@ -123,32 +200,37 @@ impl Store {
         Ok(self.write.begin().await?)
     }
 
-    /// Returns the value of a setting, creating it with `init()` first if it is absent.
+    /// Returns the value of a setting, creating it with `init()` first if it is absent. Safe
+    /// when several nodes start at once: the first insert wins and everyone reads it back.
     pub async fn setting_or_init(
         &self,
         key: &str,
         init: impl FnOnce() -> Vec<u8>,
     ) -> Result<Vec<u8>> {
-        let mut tx = self.begin().await?;
-        let existing: Option<(Vec<u8>,)> =
-            sqlx::query_as("SELECT value FROM settings WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let value = match existing {
-            Some((v,)) => v,
-            None => {
-                let v = init();
-                sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)")
-                    .bind(key)
-                    .bind(&v)
-                    .execute(&mut *tx)
-                    .await?;
-                v
-            }
-        };
-        tx.commit().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(init())
+        .execute(&self.write)
+        .await?;
+        let (value,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.write)
+            .await?;
         Ok(value)
+    }
+}
+
+/// A database URL without its password.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -174,4 +256,68 @@ fn unique_to_exists(e: sqlx::Error) -> StoreError {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The channel on which nodes sharing a PostgreSQL store tell each other that cached state
+/// changed. The payload names what changed (`identity`), or `*` after a lost connection.
+pub const CHANGES_CHANNEL: &str = "keyward_changes";
+
+impl Store {
+    /// Tells every node sharing this store that `topic` changed (PostgreSQL `NOTIFY`; nothing to
+    /// do on SQLite, where one process owns the store).
+    pub async fn announce(&self, topic: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
+                .bind(topic)
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Calls `on_change(topic)` for every announcement of any node (PostgreSQL `LISTEN`), and with
+    /// `*` whenever the listening connection was lost, since announcements may have been missed.
+    /// Returns at once; the listener runs until the process ends. No-op on SQLite.
+    pub fn watch(&self, on_change: impl Fn(&str) + Send + Sync + 'static) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let url = self.url.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen(CHANGES_CHANNEL).await {
+                            tracing::warn!(error = %e, "cannot LISTEN for changes");
+                        } else {
+                            backoff = Duration::from_millis(100);
+                            // Anything may have changed while nobody listened.
+                            on_change("*");
+                            loop {
+                                match listener.try_recv().await {
+                                    Ok(Some(n)) => on_change(n.payload()),
+                                    Ok(None) => {
+                                        tracing::warn!(
+                                            "change listener lost its connection; reconnecting"
+                                        );
+                                        on_change("*");
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "change listener failed; reconnecting");
+                                        on_change("*");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot connect the change listener"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
 }

@@ -1,6 +1,12 @@
 //! Rows and inputs of the store, in the domain's words.
 
-use sqlx::FromRow;
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+/// Booleans are stored as integers 0/1 on every backend.
+fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Environment {
@@ -20,7 +26,7 @@ pub struct Project {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -65,7 +71,7 @@ impl TokenKind {
 }
 
 /// What a presented token resolves to.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct TokenOwner {
     pub token_id: String,
     pub expires_at: Option<i64>,
@@ -114,7 +120,7 @@ pub struct NewCertificateEntry {
     pub not_after: i64,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Jwk {
     pub id: String,
     pub project_id: String,
@@ -174,4 +180,51 @@ pub enum JwkUpdateAction {
 pub enum JwkDeleteAction {
     Nullify,
     Delete,
+}
+
+impl FromRow<'_, AnyRow> for User {
+    fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+        Ok(User {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            password_hash: row.try_get("password_hash")?,
+            sys_admin: flag(row, "sys_admin")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+impl FromRow<'_, AnyRow> for TokenOwner {
+    fn from_row(row: &AnyRow) -> Result<TokenOwner, sqlx::Error> {
+        Ok(TokenOwner {
+            token_id: row.try_get("token_id")?,
+            expires_at: row.try_get("expires_at")?,
+            user_id: row.try_get("user_id")?,
+            username: row.try_get("username")?,
+            sys_admin: flag(row, "sys_admin")?,
+        })
+    }
+}
+
+impl FromRow<'_, AnyRow> for Jwk {
+    fn from_row(row: &AnyRow) -> Result<Jwk, sqlx::Error> {
+        Ok(Jwk {
+            id: row.try_get("id")?,
+            project_id: row.try_get("project_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            source_type: row.try_get("source_type")?,
+            source_id: row.try_get("source_id")?,
+            source_url: row.try_get("source_url")?,
+            source_environment_id: row.try_get("source_environment_id")?,
+            kty: row.try_get("kty")?,
+            kid: row.try_get("kid")?,
+            key_use: row.try_get("key_use")?,
+            alg: row.try_get("alg")?,
+            kid_given: flag(row, "kid_given")?,
+            jwk_json: row.try_get("jwk_json")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
 }

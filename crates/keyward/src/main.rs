@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use keyward_http::auth::{Auth, hash_password, new_token, random_bytes};
 use keyward_http::{AppState, Config};
-use keyward_store::{Bootstrap, Store};
+use keyward_store::{Bootstrap, Store, StoreOptions};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,66 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    /// Apply the store's migrations and exit (`serve` also applies them at start).
+    Migrate(StoreArgs),
+    /// Store maintenance.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy everything from one store into a new, empty one (e.g. SQLite to PostgreSQL), then
+    /// compare the row counts of both. Stop the servers of the source first.
+    Copy {
+        /// The source, e.g. `sqlite://./keyward-data/keyward.db`.
+        #[arg(long)]
+        from: String,
+        /// The target, e.g. `postgres://keyward:pw@db:5432/keyward`; migrated, must be empty.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// Where the data lives.
+#[derive(Args)]
+struct StoreArgs {
+    /// Directory of the embedded SQLite database.
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "./keyward-data")]
+    data_dir: PathBuf,
+    /// Another store instead of the embedded one: `postgres://user:password@host:5432/db`
+    /// (add `?sslmode=require` or `verify-full` for TLS) or `sqlite:///path/to/keyward.db`.
+    #[arg(long, env = "KEYWARD_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Most database connections of this node.
+    #[arg(long, env = "KEYWARD_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    db_max_connections: u32,
+}
+
+impl StoreArgs {
+    async fn open(&self) -> anyhow::Result<Store> {
+        let options = StoreOptions {
+            max_connections: self.db_max_connections,
+            ..StoreOptions::default()
+        };
+        match &self.database_url {
+            Some(url) => Store::open(url, &options)
+                .await
+                .with_context(|| format!("cannot open the store {}", keyward_store::redact(url))),
+            None => {
+                std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                    format!(
+                        "cannot create the data directory {}",
+                        self.data_dir.display()
+                    )
+                })?;
+                let url = format!("sqlite://{}", self.data_dir.join("keyward.db").display());
+                Store::open(&url, &options).await.with_context(|| {
+                    format!("cannot open the database in {}", self.data_dir.display())
+                })
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -31,12 +91,8 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is logged).
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Directory of the embedded SQLite database.
-    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "./keyward-data")]
-    data_dir: PathBuf,
-    /// Another store instead of the embedded one (e.g. `sqlite:///var/lib/keyward/k.db`).
-    #[arg(long, env = "KEYWARD_DATABASE_URL")]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "KEYWARD_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     body_limit: usize,
@@ -47,6 +103,9 @@ struct ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(args) => {
             tracing_subscriber::fmt()
@@ -56,33 +115,20 @@ fn main() -> anyhow::Result<()> {
                 )
                 .with_writer(std::io::stderr)
                 .init();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(args))
+            runtime.block_on(serve(args))
         }
+        Command::Migrate(args) => runtime.block_on(async {
+            let store = args.open().await?;
+            eprintln!("keyward: the store {} is migrated", store.display_url());
+            store.close().await;
+            Ok(())
+        }),
+        Command::Store(StoreCommand::Copy { from, to }) => runtime.block_on(copy_store(&from, &to)),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = match &args.database_url {
-        Some(url) => Store::open_url(url)
-            .await
-            .with_context(|| "cannot open the store given by --database-url")?,
-        None => {
-            std::fs::create_dir_all(&args.data_dir).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    args.data_dir.display()
-                )
-            })?;
-            Store::open_sqlite(&args.data_dir.join("keyward.db"))
-                .await
-                .with_context(|| {
-                    format!("cannot open the database in {}", args.data_dir.display())
-                })?
-        }
-    };
+    let store = args.store.open().await?;
     bootstrap(&store).await?;
     let state = AppState::new(
         store.clone(),
@@ -100,6 +146,54 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     keyward_http::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("keyward stopped");
+    Ok(())
+}
+
+async fn copy_store(from: &str, to: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let options = StoreOptions::default();
+    let source = Store::open(from, &options)
+        .await
+        .with_context(|| format!("cannot open the source {}", keyward_store::redact(from)))?;
+    let target = Store::open(to, &options)
+        .await
+        .with_context(|| format!("cannot open the target {}", keyward_store::redact(to)))?;
+    eprintln!(
+        "keyward: copying {} into {}",
+        source.display_url(),
+        target.display_url()
+    );
+    let started = std::time::Instant::now();
+    let counts = source
+        .copy_into(&target, |table, done, total| {
+            let width = 30;
+            let filled = if total == 0 {
+                width
+            } else {
+                (done * width as i64 / total) as usize
+            };
+            eprint!(
+                "\r  {table:<20} [{}{}] {done}/{total}",
+                "#".repeat(filled),
+                ".".repeat(width - filled)
+            );
+            if done == total {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        })
+        .await?;
+    eprintln!("keyward: verification (rows in source / target):");
+    for c in &counts {
+        eprintln!("  {:<20} {:>8} / {:<8} ok", c.table, c.source, c.target);
+    }
+    let total: i64 = counts.iter().map(|c| c.source).sum();
+    eprintln!(
+        "keyward: copied {total} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    source.close().await;
+    target.close().await;
     Ok(())
 }
 

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use reqwest::Method;
 use serde_json::json;
@@ -452,7 +450,7 @@ async fn client_credentials_token_endpoint() {
 
 #[tokio::test]
 async fn data_survives_restart_and_sigterm_exits_cleanly() {
-    let data = Arc::new(tempfile::tempdir().unwrap());
+    let data = DataHome::new();
     let s = Server::start_with(data.clone(), &[]).await;
     let (status, body) = s.get("/healthz", None).await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
@@ -484,10 +482,10 @@ async fn data_survives_restart_and_sigterm_exits_cleanly() {
 
 #[tokio::test]
 async fn first_start_prints_a_random_token_once_and_openapi_lists_every_route() {
-    let data = tempfile::tempdir().unwrap();
+    let data = DataHome::new();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(data.args())
         .env_remove("KEYWARD_BOOTSTRAP_TOKEN")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

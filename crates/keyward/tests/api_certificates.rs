@@ -684,7 +684,7 @@ async fn truststore_is_for_the_admin_project_and_spans_projects() {
 
 #[tokio::test]
 async fn oversized_body_gets_413_and_nothing_is_written() {
-    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let data = DataHome::new();
     let s = Server::start_with(data, &["--body-limit", "4096"]).await;
     s.create_environment("production").await;
     s.create_project("shop").await;

@@ -285,7 +285,7 @@ async fn set_members(
     app.store
         .set_permissions(&project.id, &user.id, &grants)
         .await?;
-    app.auth.invalidate();
+    app.auth.identity_changed().await;
     let list: Vec<Value> = grants
         .iter()
         .map(|(c, a)| json!({"category": c, "action": a}))
@@ -365,7 +365,7 @@ async fn revoke_token(
             StoreError::NotFound => ApiError::bad_request(messages::token_not_found(&token_name)),
             other => other.into(),
         })?;
-    app.auth.invalidate();
+    app.auth.identity_changed().await;
     Ok(Success::empty().message(format!("Token (name: {token_name}) is revoked.")))
 }
 

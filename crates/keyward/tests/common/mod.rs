@@ -26,10 +26,77 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// Where a test server keeps its data: a temporary directory (SQLite), or — when
+/// `KEYWARD_TEST_DATABASE_URL` names a PostgreSQL server — a fresh database created on it.
+pub struct DataHome {
+    pub dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+}
+
+impl DataHome {
+    pub fn new() -> Arc<DataHome> {
+        let database_url = std::env::var("KEYWARD_TEST_DATABASE_URL")
+            .ok()
+            .map(|admin| fresh_database(&admin));
+        Arc::new(DataHome {
+            dir: tempfile::tempdir().expect("tempdir"),
+            database_url,
+        })
+    }
+
+    /// The store arguments of `keyward serve` for this home.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            self.dir.path().display().to_string(),
+        ];
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args
+    }
+}
+
+/// Creates a new, empty database on the PostgreSQL server of `admin_url`; returns its URL.
+pub fn fresh_database(admin_url: &str) -> String {
+    let name = format!(
+        "kw_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let out = std::process::Command::new("psql")
+        .arg(admin_url)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql (PostgreSQL client) is needed when KEYWARD_TEST_DATABASE_URL is set");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("database URL with a database name");
+    format!("{base}/{name}")
+}
+
+/// Whether the suite runs against PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var_os("KEYWARD_TEST_DATABASE_URL").is_some()
+}
+
 pub struct Server {
     child: Child,
     pub base: String,
-    pub data: Arc<tempfile::TempDir>,
+    pub data: Arc<DataHome>,
     pub client: reqwest::Client,
     /// Everything the server wrote to stderr so far.
     pub log: Arc<Mutex<Vec<String>>>,
@@ -37,17 +104,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Server {
-        Server::start_with(Arc::new(tempfile::tempdir().expect("tempdir")), &[]).await
+        Server::start_with(DataHome::new(), &[]).await
     }
 
     /// Starts a server on an existing data directory with extra arguments.
-    pub async fn start_with(data: Arc<tempfile::TempDir>, extra: &[&str]) -> Server {
+    pub async fn start_with(data: Arc<DataHome>, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(data.path())
+            .args(data.args())
             .args(extra)
             .env("KEYWARD_BOOTSTRAP_TOKEN", ADMIN)
             .env("KEYWARD_BOOTSTRAP_PASSWORD", "admin-password-1")
@@ -106,6 +172,12 @@ impl Server {
             .await
             .expect("keyward did not stop within 30 s after SIGTERM")
             .expect("wait")
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
     }
 
     pub fn log_text(&self) -> String {

@@ -1,0 +1,115 @@
+-- keyward schema, version 1.
+-- PostgreSQL twin of migrations/sqlite (same tables, columns and constraints): ids are TEXT (UUIDv7),
+-- times are BIGINT unix milliseconds, booleans are BIGINT 0/1 (as in SQLite), binary is BYTEA.
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+
+CREATE TABLE environments (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    env_type    TEXT NOT NULL,
+    -- Bumped on every deploy or undeploy that touches this environment.
+    revision    BIGINT NOT NULL DEFAULT 0,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE projects (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    sys_admin     BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+
+-- A user is a member of a project exactly when they hold at least one permission in it.
+CREATE TABLE project_permissions (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    category   TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    PRIMARY KEY (project_id, user_id, category, action)
+);
+CREATE INDEX project_permissions_user ON project_permissions(user_id);
+
+-- Only a keyed hash of each token is kept; the token itself is shown once.
+CREATE TABLE access_tokens (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    secret_hash BYTEA NOT NULL UNIQUE,
+    expires_at  BIGINT,
+    created_at  BIGINT NOT NULL,
+    UNIQUE (user_id, name)
+);
+
+CREATE TABLE certificates (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL REFERENCES projects(id),
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    UNIQUE (project_id, name)
+);
+
+-- One entry per (certificate, environment); an alias is unique within an environment, as in a
+-- gateway worker's truststore.
+CREATE TABLE certificate_entries (
+    id              TEXT PRIMARY KEY,
+    certificate_id  TEXT NOT NULL REFERENCES certificates(id) ON DELETE CASCADE,
+    environment_id  TEXT NOT NULL REFERENCES environments(id),
+    alias           TEXT NOT NULL,
+    leaf_der        BYTEA NOT NULL,
+    chain_pem       TEXT NOT NULL,
+    subject_dn      TEXT NOT NULL,
+    sha1_thumbprint TEXT NOT NULL,
+    not_before      BIGINT NOT NULL,
+    not_after       BIGINT NOT NULL,
+    UNIQUE (certificate_id, environment_id),
+    UNIQUE (environment_id, alias)
+);
+
+CREATE TABLE jwks (
+    id                    TEXT PRIMARY KEY,
+    project_id            TEXT NOT NULL REFERENCES projects(id),
+    name                  TEXT NOT NULL,
+    description           TEXT NOT NULL,
+    source_type           TEXT NOT NULL,
+    -- The certificate/key/keystore this JWK was derived from, while it stays linked.
+    source_id             TEXT,
+    source_url            TEXT,
+    source_environment_id TEXT REFERENCES environments(id),
+    kty                   TEXT NOT NULL,
+    kid                   TEXT,
+    key_use               TEXT,
+    alg                   TEXT,
+    -- 1 when the caller chose the kid; re-derivation then keeps it.
+    kid_given             BIGINT NOT NULL,
+    jwk_json              TEXT NOT NULL,
+    created_at            BIGINT NOT NULL,
+    updated_at            BIGINT NOT NULL,
+    UNIQUE (project_id, name)
+);
+CREATE INDEX jwks_source ON jwks(source_id);
+
+-- What each environment currently has deployed, and at which revision of that environment.
+CREATE TABLE deployments (
+    environment_id TEXT NOT NULL REFERENCES environments(id),
+    object_kind    TEXT NOT NULL,
+    object_id      TEXT NOT NULL,
+    project_id     TEXT NOT NULL,
+    revision       BIGINT NOT NULL,
+    PRIMARY KEY (environment_id, object_kind, object_id)
+);

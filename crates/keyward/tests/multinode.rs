@@ -1,0 +1,360 @@
+//! Several keyward nodes on one PostgreSQL store behave as one service. These tests need
+//! `KEYWARD_TEST_DATABASE_URL` (scripts/test.sh starts a throwaway cluster); under CI they fail
+//! without it rather than skip.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn postgres_available() -> bool {
+    if on_postgres() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the multi-node tests (set KEYWARD_TEST_DATABASE_URL)"
+    );
+    eprintln!("SKIPPED: multi-node tests need KEYWARD_TEST_DATABASE_URL (a PostgreSQL server)");
+    false
+}
+
+async fn three_nodes() -> (Server, Server, Server) {
+    let home = DataHome::new();
+    // All three start at once on an empty database: migrations and bootstrap happen once.
+    tokio::join!(
+        Server::start_with(home.clone(), &[]),
+        Server::start_with(home.clone(), &[]),
+        Server::start_with(home, &[])
+    )
+}
+
+fn cert_fields<'a>(name: &'a str, envs: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("certificateName", name),
+        ("alias", name),
+        ("environmentList", envs),
+    ]
+}
+
+/// Everything a client can read, per node, for comparison.
+async fn snapshot(s: &Server) -> Value {
+    let (_, certs) = s
+        .get("/apiops/projects/shop/certificates", Some(ADMIN))
+        .await;
+    let (_, jwks) = s.get("/apiops/projects/shop/jwks", Some(ADMIN)).await;
+    let mut details = Vec::new();
+    for j in jwks["resultList"].as_array().unwrap() {
+        let (_, d) = s
+            .get(
+                &format!("/apiops/projects/shop/jwks/{}", j["name"].as_str().unwrap()),
+                Some(ADMIN),
+            )
+            .await;
+        details.push(d);
+    }
+    let (_, envs) = s.get("/apiops/environments", Some(ADMIN)).await;
+    json!({"certificates": certs, "jwks": jwks, "details": details, "environments": envs})
+}
+
+#[tokio::test]
+async fn nodes_agree_after_round_robin_writes_and_duplicates_resolve_to_one() {
+    if !postgres_available() {
+        return;
+    }
+    let (a, b, c) = three_nodes().await;
+    let first_starts = [&a, &b, &c]
+        .iter()
+        .filter(|s| s.log_text().contains("first start"))
+        .count();
+    assert_eq!(first_starts, 1, "bootstrap must happen exactly once");
+    let nodes = [&a, &b, &c];
+    a.create_environment("production").await;
+    b.create_environment("test").await;
+    c.create_project("shop").await;
+
+    // Round-robin creates, parses, updates and deletes.
+    let fixtures = [
+        "rsa2048",
+        "p256",
+        "p384",
+        "ed25519",
+        "p521",
+        "secp256k1",
+        "rsa3072",
+        "ed448",
+        "p256-lz",
+    ];
+    let algs = [
+        "RS256", "ES256", "ES384", "EdDSA", "ES512", "ES256K", "PS256", "EdDSA", "ES256",
+    ];
+    for (i, (f, alg)) in fixtures.iter().zip(algs).enumerate() {
+        let node = nodes[i % 3];
+        let (status, body) = node
+            .upload(
+                Method::POST,
+                "/apiops/projects/shop/certificates",
+                Some(ADMIN),
+                &cert_fields(f, "production,test"),
+                Some(read_fixture(&format!("{f}.pem"))),
+            )
+            .await;
+        assert_success(status, &body);
+        let node = nodes[(i + 1) % 3];
+        let (status, body) = node
+            .parse_jwk("shop", json!({"name": f, "certificateName": f, "environmentName": "production", "useType": "SIGNATURE", "algorithm": alg}))
+            .await;
+        assert_success(status, &body);
+    }
+    for (i, f) in fixtures.iter().enumerate().step_by(3) {
+        let (status, body) = nodes[(i + 2) % 3]
+            .put(
+                &format!("/apiops/projects/shop/jwks/{f}"),
+                Some(ADMIN),
+                json!({"description": format!("edited {i}")}),
+            )
+            .await;
+        assert_success(status, &body);
+    }
+    let (status, body) = c
+        .delete(
+            "/apiops/projects/shop/certificates/p384?jwkDeleteAction=DELETE",
+            Some(ADMIN),
+        )
+        .await;
+    assert_success(status, &body);
+    let (status, body) = a
+        .upload(
+            Method::PUT,
+            "/apiops/projects/shop/certificates/p256?jwkUpdateAction=UPDATE",
+            Some(ADMIN),
+            &cert_fields("p256", "test"),
+            Some(read_fixture("p256-lz.pem")),
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "the JWK's environment is gone from the new content: {body}"
+    );
+    let (status, body) = a
+        .upload(
+            Method::PUT,
+            "/apiops/projects/shop/certificates/p256?jwkUpdateAction=UPDATE",
+            Some(ADMIN),
+            &cert_fields("p256", "production"),
+            Some(read_fixture("p256-lz.pem")),
+        )
+        .await;
+    assert_success(status, &body);
+
+    // Every node answers every read identically, at once.
+    let (sa, sb, sc) = tokio::join!(snapshot(&a), snapshot(&b), snapshot(&c));
+    assert_eq!(sa, sb);
+    assert_eq!(sa, sc);
+    assert_eq!(sa["jwks"]["resultCount"], fixtures.len() - 1);
+
+    // Concurrent duplicate creates of one name on different nodes: one success, one documented refusal.
+    for round in 0..8 {
+        let name = format!("dup-{round}");
+        let body = json!({"name": name, "certificateName": "rsa2048", "environmentName": "production", "useType": "SIGNATURE", "algorithm": "RS256"});
+        let (x, y, z) = tokio::join!(
+            a.parse_jwk("shop", body.clone()),
+            b.parse_jwk("shop", body.clone()),
+            c.parse_jwk("shop", body)
+        );
+        let answers = [x, y, z];
+        let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+        assert_eq!(ok, 1, "exactly one create wins: {answers:?}");
+        for (s, body) in answers.iter().filter(|(s, _)| *s != 200) {
+            assert_error(
+                *s,
+                body,
+                400,
+                &format!(
+                    "JWK (name: {name}) is already exist! Try update operation if want to change its value."
+                ),
+            );
+        }
+        let cert_name = format!("dupcert-{round}");
+        let fields = cert_fields(&cert_name, "production");
+        let (x, y) = tokio::join!(
+            a.upload(
+                Method::POST,
+                "/apiops/projects/shop/certificates",
+                Some(ADMIN),
+                &fields,
+                Some(read_fixture("p256.pem"))
+            ),
+            b.upload(
+                Method::POST,
+                "/apiops/projects/shop/certificates",
+                Some(ADMIN),
+                &fields,
+                Some(read_fixture("p256.pem"))
+            ),
+        );
+        let answers = [x, y];
+        assert_eq!(
+            answers.iter().filter(|(s, _)| *s == 200).count(),
+            1,
+            "{answers:?}"
+        );
+        let refused = answers.iter().find(|(s, _)| *s != 200).unwrap();
+        assert_eq!(refused.0, 400, "{refused:?}");
+        let m = refused.1["resultMessage"].as_str().unwrap();
+        assert!(
+            m == format!("Certificate (name: {cert_name}) is already exist!")
+                || m.starts_with("Alias ("),
+            "documented duplicate message, got {m}"
+        );
+    }
+    let (_, list) = b.get("/apiops/projects/shop/jwks", Some(ADMIN)).await;
+    let names: Vec<&str> = list["resultList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("dup-")).count(),
+        8,
+        "never two rows: {names:?}"
+    );
+}
+
+#[tokio::test]
+async fn identity_changes_reach_every_node_within_the_bound() {
+    if !postgres_available() {
+        return;
+    }
+    let (a, b, c) = three_nodes().await;
+    a.create_environment("production").await;
+    a.create_project("shop").await;
+    let token = a.user_with("viewer", "shop", &["SECRETS:VIEW"]).await;
+    // Warm every node's cache.
+    for n in [&a, &b, &c] {
+        let (status, _) = n
+            .get("/apiops/projects/shop/certificates", Some(&token))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let started = Instant::now();
+    let (status, body) = a
+        .delete("/apiops/users/viewer/tokens/t1", Some(ADMIN))
+        .await;
+    assert_success(status, &body);
+    let mut worst = Duration::ZERO;
+    for n in [&b, &c] {
+        loop {
+            let (status, _) = n
+                .get("/apiops/projects/shop/certificates", Some(&token))
+                .await;
+            if status == 401 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(2500),
+                "a revoked token still works on another node after 2.5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        worst = worst.max(started.elapsed());
+    }
+    println!("revocation reached every node in {worst:?}");
+    // Permission changes propagate the same way.
+    let token = a
+        .user_with(
+            "writer",
+            "shop",
+            &["SECRETS:MANAGE", "SECRETS:DEPLOY_UNDEPLOY"],
+        )
+        .await;
+    let (status, _) = c.get("/apiops/projects/shop/jwks", Some(&token)).await;
+    assert_eq!(status, 200);
+    let (status, body) = b
+        .put(
+            "/apiops/projects/shop/members/writer",
+            Some(ADMIN),
+            json!({"permissions": []}),
+        )
+        .await;
+    assert_success(status, &body);
+    let started = Instant::now();
+    loop {
+        let (status, _) = c.get("/apiops/projects/shop/jwks", Some(&token)).await;
+        if status == 400 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "a removed permission still works on another node after 2.5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_write_loses_nothing_it_answered() {
+    if !postgres_available() {
+        return;
+    }
+    let home = DataHome::new();
+    let a = Server::start_with(home.clone(), &[]).await;
+    let b = Server::start_with(home, &[]).await;
+    a.create_environment("production").await;
+    a.create_project("shop").await;
+    a.create_certificate("shop", "c", "c", "production", read_fixture("p256.pem"))
+        .await;
+    let base = a.base.clone();
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let base = base.clone();
+        writers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut answered = Vec::new();
+            for i in 0.. {
+                let name = format!("w{w}-{i}");
+                let body = json!({"name": name, "certificateName": "c", "environmentName": "production", "useType": "SIGNATURE", "algorithm": "ES256"});
+                match client.post(format!("{base}/apiops/projects/shop/jwks/parse-from-certificate")).bearer_auth(ADMIN).json(&body).send().await {
+                    Ok(r) if r.status() == 200 => answered.push(name),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            answered
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.kill().await;
+    let mut answered = Vec::new();
+    for w in writers {
+        answered.extend(w.await.unwrap());
+    }
+    assert!(answered.len() > 10, "the load ran: {}", answered.len());
+    let (_, list) = b.get("/apiops/projects/shop/jwks", Some(ADMIN)).await;
+    let present: std::collections::HashSet<&str> = list["resultList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    for name in &answered {
+        assert!(
+            present.contains(name.as_str()),
+            "{name} was answered 200 but is gone"
+        );
+    }
+    for name in present.iter().take(5) {
+        let (status, body) = b
+            .get(&format!("/apiops/projects/shop/jwks/{name}"), Some(ADMIN))
+            .await;
+        assert_success(status, &body);
+        assert!(
+            body["resultList"][0]["jwk"]["x"].is_string(),
+            "complete rows only"
+        );
+    }
+}
