@@ -20,7 +20,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (embedded SQLite store)"
-(unset KEYWARD_TEST_DATABASE_URL; cargo test --workspace --locked)
+(unset KEYWARD_TEST_DATABASE_URL; KEYWARD_POSTGRES_PASS=follows cargo test --workspace --locked)
 
 # PostgreSQL: a given server (KEYWARD_TEST_DATABASE_URL), or a throwaway cluster.
 if [ -z "${KEYWARD_TEST_DATABASE_URL:-}" ]; then

@@ -88,6 +88,12 @@ pub fn fresh_database(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// Whether this run is the SQLite pass of `scripts/test.sh`, whose PostgreSQL pass runs the
+/// PostgreSQL-only tests right after.
+pub fn postgres_phase_follows() -> bool {
+    std::env::var("KEYWARD_POSTGRES_PASS").is_ok_and(|v| v == "follows")
+}
+
 /// Whether the suite runs against PostgreSQL.
 pub fn on_postgres() -> bool {
     std::env::var_os("KEYWARD_TEST_DATABASE_URL").is_some()
