@@ -227,8 +227,10 @@ pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+            match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
         }
         _ => url.to_owned(),
     }
@@ -319,5 +321,17 @@ impl Store {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(redact("postgres://kw:s3cret@db:5432/kw"), "postgres://kw:***@db:5432/kw");
+        assert_eq!(redact("postgres://kw@db/kw"), "postgres://kw@db/kw");
+        assert_eq!(redact("sqlite:///var/lib/keyward.db"), "sqlite:///var/lib/keyward.db");
     }
 }

@@ -358,3 +358,59 @@ async fn a_node_killed_mid_write_loses_nothing_it_answered() {
         );
     }
 }
+
+/// Runs one SQL query with psql and returns its unaligned output.
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-Atc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_store_connection_can_use_tls() {
+    if !postgres_available() {
+        return;
+    }
+    let admin = std::env::var("KEYWARD_TEST_DATABASE_URL").unwrap();
+    if psql(&admin, "SHOW ssl") != "on" {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's PostgreSQL (scripts/pg.sh) has TLS on"
+        );
+        eprintln!("SKIPPED: this PostgreSQL server has TLS off");
+        return;
+    }
+    let url = fresh_database(&admin);
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let home = std::sync::Arc::new(DataHome {
+        dir: tempfile::tempdir().unwrap(),
+        database_url: Some(format!("{url}?sslmode=require")),
+    });
+    let s = Server::start_with(home, &[]).await;
+    s.create_environment("production").await;
+    let encrypted = psql(
+        &admin,
+        &format!(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '{db}' AND s.ssl"
+        ),
+    );
+    let plain = psql(
+        &admin,
+        &format!(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '{db}' AND NOT s.ssl"
+        ),
+    );
+    assert!(
+        encrypted.parse::<i64>().unwrap() >= 1,
+        "no TLS connection from keyward"
+    );
+    assert_eq!(plain, "0", "keyward opened a connection without TLS");
+}

@@ -48,16 +48,7 @@ async fn sqlite_store_moves_to_postgres_intact() {
     assert!(s.stop().await.success());
 
     let target = fresh_database(&admin_url);
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["store", "copy", "--from"])
-        .arg(format!(
-            "sqlite://{}",
-            sqlite_home.dir.path().join("keyward.db").display()
-        ))
-        .args(["--to", &target])
-        .output()
-        .await
-        .unwrap();
+    let out = store_copy(&sqlite_home, &target).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "store copy failed: {err}");
     assert!(
@@ -88,16 +79,21 @@ async fn sqlite_store_moves_to_postgres_intact() {
     );
 
     // Copying again into the now non-empty target is refused.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+    let out = store_copy(&sqlite_home, &target).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+}
+
+/// Runs `keyward store copy` from a home's SQLite database into `target`.
+async fn store_copy(from: &DataHome, target: &str) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
         .args(["store", "copy", "--from"])
         .arg(format!(
             "sqlite://{}",
-            sqlite_home.dir.path().join("keyward.db").display()
+            from.dir.path().join("keyward.db").display()
         ))
-        .args(["--to", &target])
+        .args(["--to", target])
         .output()
         .await
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+        .unwrap()
 }
