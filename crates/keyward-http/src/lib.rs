@@ -8,6 +8,7 @@ pub mod auth;
 pub mod deployment;
 pub mod envelope;
 pub mod error;
+pub mod fetch;
 pub mod messages;
 pub mod openapi;
 pub mod permissions;
@@ -36,12 +37,15 @@ use crate::permissions::Principal;
 pub struct Config {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// What JWK-by-URL fetches may reach (`fetch.rs`).
+    pub fetch: fetch::FetchPolicy,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             body_limit: 2 * 1024 * 1024,
+            fetch: fetch::FetchPolicy::default(),
         }
     }
 }

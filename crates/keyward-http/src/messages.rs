@@ -137,3 +137,167 @@ pub const SERVER_ERROR: &str = "An unexpected error occurred on the server; it h
 pub fn no_route(method: &str, path: &str) -> String {
     format!("No endpoint matches {method} {path}!")
 }
+
+// ---- keys and keystores ------------------------------------------------------------------------
+
+pub fn key_not_found(name: &str) -> String {
+    format!("Key (name: {name}) is not found!")
+}
+
+pub fn key_exists_on_create(name: &str) -> String {
+    format!(
+        "Key (name: {name}) is already exist! Try update operation if want to change its value."
+    )
+}
+
+pub fn key_exists(name: &str) -> String {
+    format!("Key (name: {name}) is already exist!")
+}
+
+/// `Unknown keyType (RSA)! Supported values: SECRET_KEY, PRIVATE_KEY, PUBLIC_KEY`
+pub fn unknown_key_type(value: &str, accepted: &[&str]) -> String {
+    format!(
+        "Unknown keyType ({value})! Supported values: {}",
+        accepted.join(", ")
+    )
+}
+
+pub const SECRET_ALGORITHM_REQUIRED: &str =
+    "algorithm is required for SECRET_KEY! Supported values: AES, DES, DESede, RSA";
+
+/// `Unknown algorithm (foo)! Supported values: AES, DES, DESede, RSA`
+pub fn unknown_key_algorithm(value: &str, accepted: &[&str]) -> String {
+    format!(
+        "Unknown algorithm ({value})! Supported values: {}",
+        accepted.join(", ")
+    )
+}
+
+pub fn key_content_not_pem_or_base64(key_type: &str) -> String {
+    format!(
+        "Key content is neither PEM nor valid Base64 for key type {key_type}! Send the PEM content Base64-encoded."
+    )
+}
+
+pub const SECRET_CONTENT_NOT_BASE64: &str = "Key content is not valid Base64 for key type SECRET_KEY! Send the raw key bytes Base64-encoded.";
+
+pub fn secret_key_length(algorithm: &str, accepted: &str, actual: usize) -> String {
+    format!(
+        "content of a {algorithm} secret key must be {accepted} bytes long, but it is {actual} bytes long!"
+    )
+}
+
+pub const PRIVATE_KEY_EXPECTED: &str = "content of a PRIVATE_KEY must be a private key, but it is a public key or certificate! Use keyType PUBLIC_KEY for it.";
+
+pub const PUBLIC_KEY_EXPECTED: &str = "content of a PUBLIC_KEY must be a public key or certificate, but it is a private key! Use keyType PRIVATE_KEY for it.";
+
+pub fn environment_repeated(environment: &str, list: &str) -> String {
+    format!("Environment ({environment}) appears more than once in {list}!")
+}
+
+pub fn keystore_not_found(name: &str) -> String {
+    format!("Keystore (name: {name}) is not found!")
+}
+
+pub fn keystore_exists_on_create(name: &str) -> String {
+    format!(
+        "Keystore (name: {name}) is already exist! Try update operation if want to change its value."
+    )
+}
+
+pub fn keystore_exists(name: &str) -> String {
+    format!("Keystore (name: {name}) is already exist!")
+}
+
+pub const KEYSTORE_FILE_NOT_BASE64: &str =
+    "file value must be the keystore file encoded in Base64!";
+
+pub fn keystore_open_timeout(seconds: u64) -> String {
+    format!("The keystore file could not be opened within {seconds} seconds!")
+}
+
+pub fn key_lacks_environment(name: &str, environment: &str) -> String {
+    format!("Key (name: {name}) has no content for environment ({environment})!")
+}
+
+pub fn keystore_lacks_environment(name: &str, environment: &str) -> String {
+    format!("Keystore (name: {name}) has no file for environment ({environment})!")
+}
+
+pub fn secret_key_not_convertible(name: &str) -> String {
+    format!(
+        "Key (name: {name}) is a SECRET_KEY; a JWK can only be derived from a PRIVATE_KEY or PUBLIC_KEY!"
+    )
+}
+
+pub fn private_source_needs_private_key(name: &str) -> String {
+    format!(
+        "Key (name: {name}) is a PUBLIC_KEY; use sourceType PUBLIC_KEY to derive a JWK from it!"
+    )
+}
+
+pub fn keystore_alias_is_secret(alias: &str, keystore: &str) -> String {
+    format!(
+        "Alias ({alias}) of keystore (name: {keystore}) holds a secret key; a JWK can only be derived from a private key or certificate entry!"
+    )
+}
+
+pub fn rederive_from_failed(jwk: &str, source: &str, detail: &str) -> String {
+    format!("JWK (name: {jwk}) can not be updated from the new {source}: {detail}")
+}
+
+// ---- JWK sources: URL, COPY_PASTE, GENERATE, files ---------------------------------------------
+
+pub const URL_REQUIRED: &str = "URL is required for URL source type!";
+pub const JWK_TYPE_EMPTY: &str = "JWK type can not be empty!";
+pub const EXPIRATION_NOT_AFTER_NBF: &str = "expirationTime value must be after notBeforeTime!";
+pub const JWK_IMPORT_NOT_MULTIPART: &str = "Request must be multipart/form-data with the fields jwkFile, jwkName, kid and (optionally) jwkDescription!";
+
+pub fn out_of_range(field: &str, value: i64, max: i64) -> String {
+    format!("{field} ({value}) is not valid! Accepted values: 1 to {max}")
+}
+
+pub fn jwk_fetch_failed(url: &str, reason: &str) -> String {
+    format!("JWK can not be read from URL ({url}): {reason}!")
+}
+
+pub fn date_time_invalid(field: &str, value: &str) -> String {
+    format!("{field} ({value}) is not valid! Use an ISO-8601 date-time, e.g. 2027-01-31T00:00:00Z")
+}
+
+pub fn wrap_key_size(alg: &str, need: u32, given: u32) -> String {
+    format!("Algorithm {alg} needs a {need}-bit key, not {given} bits! Choose keySize {need}.")
+}
+
+pub fn jwk_symmetric_public_only(name: &str) -> String {
+    format!(
+        "JWK (name: {name}) is a symmetric (OCT) key and has no public part; export it with publicOnly=false!"
+    )
+}
+
+/// `(signing-key) has no material for environment (prod)! Available: test, uat`
+pub fn no_material_for_environment(name: &str, environment: &str, available: &[&str]) -> String {
+    format!(
+        "({name}) has no material for environment ({environment})! Available: {}",
+        available.join(", ")
+    )
+}
+
+pub fn nothing_to_export(name: &str) -> String {
+    format!("({name}) carries no environment material to export!")
+}
+
+pub fn key_exists_on_import(name: &str) -> String {
+    format!("Key (name: {name}) is already exist! Send override=true to update it.")
+}
+
+pub fn keystore_exists_on_import(name: &str) -> String {
+    format!("Keystore (name: {name}) is already exist! Send override=true to update it.")
+}
+
+/// A partial update built on a state another request changed meanwhile.
+pub fn changed_meanwhile(kind: &str, name: &str) -> String {
+    format!(
+        "{kind} (name: {name}) was changed by another request meanwhile; read it again and retry!"
+    )
+}

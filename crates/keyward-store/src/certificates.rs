@@ -3,9 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::deploy::{
-    DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK, all_environment_ids,
-};
+use crate::deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE};
+use crate::sources::{SourceRederive, cascade_delete, cascade_update};
 use crate::{
     Certificate, CertificateEntry, Jwk, JwkDeleteAction, JwkMaterial, JwkUpdateAction,
     NewCertificateEntry, Result, Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
@@ -191,41 +190,12 @@ impl Store {
             new_envs.into_iter().collect(),
         );
 
-        let linked: Vec<Jwk> =
-            sqlx::query_as("SELECT * FROM jwks WHERE source_id = $1 ORDER BY name")
-                .bind(&id)
-                .fetch_all(&mut *tx)
-                .await?;
-        let (in_scope, out_of_scope): (Vec<Jwk>, Vec<Jwk>) = match action {
-            JwkUpdateAction::Nullify => (Vec::new(), linked),
-            JwkUpdateAction::Update { all_projects: true } => (linked, Vec::new()),
-            JwkUpdateAction::Update {
-                all_projects: false,
-            } => linked.into_iter().partition(|j| j.project_id == project_id),
-        };
-        for jwk in &out_of_scope {
-            unlink_jwk(&mut tx, &jwk.id, now).await?;
-        }
-        if !in_scope.is_empty() {
-            let updates = rederive(&in_scope, entries).map_err(StoreError::Rejected)?;
-            let all_envs = all_environment_ids(&mut tx).await?;
-            for (jwk_id, material) in updates {
-                sqlx::query("UPDATE jwks SET kty = $1, kid = $2, jwk_json = $3, updated_at = $4 WHERE id = $5")
-                    .bind(&material.kty)
-                    .bind(&material.kid)
-                    .bind(&material.jwk_json)
-                    .bind(now)
-                    .bind(&jwk_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let project = in_scope
-                    .iter()
-                    .find(|j| j.id == jwk_id)
-                    .map(|j| j.project_id.clone())
-                    .unwrap_or_default();
-                plan.deploy(KIND_JWK, &jwk_id, &project, all_envs.clone());
-            }
-        }
+        // The one JWK cascade of every source kind (`sources.rs`).
+        let rederive: SourceRederive<'_> = Box::new(move |linked| {
+            let jwks: Vec<Jwk> = linked.iter().map(|l| l.jwk.clone()).collect();
+            rederive(&jwks, entries)
+        });
+        cascade_update(&mut tx, &mut plan, &id, project_id, action, rederive, now).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)
@@ -260,28 +230,7 @@ impl Store {
             &id,
             envs.into_iter().map(|(e,)| e).collect(),
         );
-        let linked: Vec<(String,)> = sqlx::query_as("SELECT id FROM jwks WHERE source_id = $1")
-            .bind(&id)
-            .fetch_all(&mut *tx)
-            .await?;
-        let now = now_ms();
-        match action {
-            JwkDeleteAction::Nullify => {
-                for (jwk_id,) in &linked {
-                    unlink_jwk(&mut tx, jwk_id, now).await?;
-                }
-            }
-            JwkDeleteAction::Delete => {
-                let all_envs = all_environment_ids(&mut tx).await?;
-                for (jwk_id,) in &linked {
-                    sqlx::query("DELETE FROM jwks WHERE id = $1")
-                        .bind(jwk_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    plan.undeploy(KIND_JWK, jwk_id, all_envs.clone());
-                }
-            }
-        }
+        cascade_delete(&mut tx, &mut plan, &id, action, now_ms()).await?;
         sqlx::query("DELETE FROM certificate_entries WHERE certificate_id = $1")
             .bind(&id)
             .execute(&mut *tx)
@@ -294,15 +243,6 @@ impl Store {
         tx.commit().await?;
         Ok(deployed)
     }
-}
-
-async fn unlink_jwk(tx: &mut Tx, jwk_id: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE jwks SET source_id = NULL, source_environment_id = NULL, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(jwk_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Refuses an alias already used in the same environment by another certificate.

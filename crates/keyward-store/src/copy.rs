@@ -116,6 +116,56 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
         ],
     ),
     (
+        "crypto_keys",
+        &[
+            ("id", Col::Text),
+            ("project_id", Col::Text),
+            ("name", Col::Text),
+            ("description", Col::Text),
+            ("key_type", Col::Text),
+            ("algorithm", Col::Text),
+            ("created_at", Col::Int),
+            ("updated_at", Col::Int),
+        ],
+    ),
+    (
+        "crypto_key_entries",
+        &[
+            ("id", Col::Text),
+            ("key_id", Col::Text),
+            ("environment_id", Col::Text),
+            ("alias", Col::Text),
+            ("content", Col::Blob),
+        ],
+    ),
+    (
+        "keystores",
+        &[
+            ("id", Col::Text),
+            ("project_id", Col::Text),
+            ("name", Col::Text),
+            ("description", Col::Text),
+            ("created_at", Col::Int),
+            ("updated_at", Col::Int),
+        ],
+    ),
+    (
+        "keystore_entries",
+        &[
+            ("id", Col::Text),
+            ("keystore_id", Col::Text),
+            ("environment_id", Col::Text),
+            ("alias", Col::Text),
+            ("keystore_type", Col::Text),
+            ("file", Col::Blob),
+            ("extracted", Col::Text),
+        ],
+    ),
+    (
+        "jwk_source_aliases",
+        &[("jwk_id", Col::Text), ("alias", Col::Text)],
+    ),
+    (
         "deployments",
         &[
             ("environment_id", Col::Text),

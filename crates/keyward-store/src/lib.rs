@@ -16,7 +16,10 @@ mod copy;
 mod deploy;
 mod identity;
 mod jwks;
+mod keys;
+mod keystores;
 mod model;
+mod sources;
 
 use std::path::Path;
 use std::sync::Once;
@@ -32,6 +35,7 @@ pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
 pub use identity::Bootstrap;
 pub use model::*;
+pub use sources::{KIND_KEY, KIND_KEYSTORE, SourceRederive};
 
 /// Why a store operation did not happen. Nothing was written when one of these is returned.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,9 @@ pub enum StoreError {
     /// An object with the same unique name already exists.
     #[error("already exists")]
     AlreadyExists,
+    /// The object changed since the caller read it (a partial update built on an old state).
+    #[error("changed concurrently")]
+    Conflict,
     /// The certificate alias is already used in that environment.
     #[error("alias {0} is already used in that environment")]
     AliasInUse(String),
@@ -228,7 +235,9 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _password)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                Some((user, _password)) => {
+                    format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+                }
                 None => url.to_owned(),
             }
         }
@@ -330,8 +339,14 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_logs() {
-        assert_eq!(redact("postgres://kw:s3cret@db:5432/kw"), "postgres://kw:***@db:5432/kw");
+        assert_eq!(
+            redact("postgres://kw:s3cret@db:5432/kw"),
+            "postgres://kw:***@db:5432/kw"
+        );
         assert_eq!(redact("postgres://kw@db/kw"), "postgres://kw@db/kw");
-        assert_eq!(redact("sqlite:///var/lib/keyward.db"), "sqlite:///var/lib/keyward.db");
+        assert_eq!(
+            redact("sqlite:///var/lib/keyward.db"),
+            "sqlite:///var/lib/keyward.db"
+        );
     }
 }

@@ -228,3 +228,102 @@ impl FromRow<'_, AnyRow> for Jwk {
         })
     }
 }
+
+/// A crypto key (reference §1.4) with its per-environment entries.
+#[derive(Debug, Clone)]
+pub struct CryptoKey {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// `SECRET_KEY`, `PRIVATE_KEY` or `PUBLIC_KEY`.
+    pub key_type: String,
+    /// Secret keys only: `AES`, `DES`, `DESede` or `RSA`.
+    pub algorithm: Option<String>,
+    pub entries: Vec<CryptoKeyEntry>,
+    /// Unix ms of the last change; goes up with every change.
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CryptoKeyEntry {
+    pub key_id: String,
+    pub environment_id: String,
+    pub environment_name: String,
+    pub alias: String,
+    /// Private key: unencrypted PKCS#8 PEM; public key: as uploaded; secret key: raw bytes.
+    pub content: Vec<u8>,
+}
+
+/// The complete new state of a crypto key (create, or replace after a partial update).
+#[derive(Debug, Clone)]
+pub struct KeyDraft {
+    pub name: String,
+    pub description: String,
+    pub key_type: String,
+    pub algorithm: Option<String>,
+    pub entries: Vec<NewKeyEntry>,
+    /// On replace: the `updated_at` the draft was built from; a different stored value refuses
+    /// the change ([`crate::StoreError::Conflict`]).
+    pub based_on: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewKeyEntry {
+    pub environment_id: String,
+    pub alias: String,
+    pub content: Vec<u8>,
+}
+
+/// A keystore (reference §1.5) with its per-environment entries.
+#[derive(Debug, Clone)]
+pub struct StoredKeystore {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub entries: Vec<StoredKeystoreEntry>,
+    /// Unix ms of the last change; goes up with every change.
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredKeystoreEntry {
+    pub keystore_id: String,
+    pub environment_id: String,
+    pub environment_name: String,
+    /// The default alias.
+    pub alias: String,
+    /// `JKS` or `PKCS12` (as declared).
+    pub keystore_type: String,
+    /// The file as uploaded.
+    pub file: Vec<u8>,
+    /// What was extracted when the file was opened at import (JSON; opaque to the store).
+    pub extracted: String,
+}
+
+/// The complete new state of a keystore (create, or replace after a partial update).
+#[derive(Debug, Clone)]
+pub struct KeystoreDraft {
+    pub name: String,
+    pub description: String,
+    pub entries: Vec<NewKeystoreEntry>,
+    /// On replace: the `updated_at` the draft was built from (see [`KeyDraft::based_on`]).
+    pub based_on: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewKeystoreEntry {
+    pub environment_id: String,
+    pub alias: String,
+    pub keystore_type: String,
+    pub file: Vec<u8>,
+    pub extracted: String,
+}
+
+/// A JWK linked to a source, with the keystore alias it was derived from (KEYSTORE sources).
+#[derive(Debug, Clone)]
+pub struct LinkedJwk {
+    pub jwk: Jwk,
+    pub source_alias: Option<String>,
+}

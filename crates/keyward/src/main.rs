@@ -99,6 +99,13 @@ struct ServeArgs {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `keyward_http=debug`.
     #[arg(long, env = "KEYWARD_LOG", default_value = "info")]
     log: String,
+    /// Networks that JWK-by-URL fetches may reach although they are internal (loopback, private,
+    /// link-local, …), as comma-separated CIDRs, e.g. `127.0.0.1/32,10.1.0.0/16`.
+    #[arg(long, env = "KEYWARD_FETCH_ALLOW", value_delimiter = ',')]
+    fetch_allow: Vec<String>,
+    /// Let JWK-by-URL fetches use plain `http` URLs (default: `https` only).
+    #[arg(long, env = "KEYWARD_FETCH_ALLOW_HTTP")]
+    fetch_allow_http: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -114,6 +121,7 @@ fn main() -> anyhow::Result<()> {
                         .context("invalid --log filter")?,
                 )
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
             runtime.block_on(serve(args))
         }
@@ -134,6 +142,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         Config {
             body_limit: args.body_limit,
+            fetch: fetch_policy(&args)?,
         },
     )
     .await
@@ -147,6 +156,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("keyward stopped");
     Ok(())
+}
+
+/// The JWK-by-URL fetch policy of `serve`'s flags.
+fn fetch_policy(args: &ServeArgs) -> anyhow::Result<keyward_http::fetch::FetchPolicy> {
+    let allow = args
+        .fetch_allow
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            c.parse()
+                .map_err(|e: String| anyhow::anyhow!("--fetch-allow: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !allow.is_empty() || args.fetch_allow_http {
+        tracing::warn!(
+            allow = ?allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            http = args.fetch_allow_http,
+            "JWK-by-URL fetches may reach these internal networks / use http"
+        );
+    }
+    Ok(keyward_http::fetch::FetchPolicy {
+        allow,
+        allow_http: args.fetch_allow_http,
+    })
 }
 
 async fn copy_store(from: &str, to: &str) -> anyhow::Result<()> {

@@ -318,8 +318,16 @@ async fn create_endpoint_messages_and_source_types() {
             "sourceType (certificate) is not valid! Accepted values: URL, COPY_PASTE, CERTIFICATE, PUBLIC_KEY, PRIVATE_KEY, KEYSTORE",
         ),
         (
-            json!({"name": "j", "sourceType": "URL", "url": "https://example.com/jwks.json"}),
-            "Source type (URL) is not supported by this server yet! Supported source types: CERTIFICATE",
+            json!({"name": "j", "sourceType": "URL"}),
+            "URL is required for URL source type!",
+        ),
+        (
+            json!({"name": "j", "sourceType": "URL", "url": "https://169.254.169.254/jwks.json"}),
+            "JWK can not be read from URL (https://169.254.169.254/jwks.json): the address is refused: 169.254.169.254 is a link-local address (169.254.0.0/16, cloud metadata included)!",
+        ),
+        (
+            json!({"name": "j", "sourceType": "COPY_PASTE"}),
+            "jwkStr value can not be empty!",
         ),
         (
             json!({"name": "j", "sourceType": "CERTIFICATE"}),

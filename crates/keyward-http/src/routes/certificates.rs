@@ -223,8 +223,10 @@ async fn create_certificate(
     Query(query): Query<HashMap<String, String>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
-    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
+    // The (size-limited) body is read before answering even a refusal: a server that answers
+    // while the client is still sending makes clients see a reset instead of the message.
     let upload = read_upload(multipart, query, app.config.body_limit).await?;
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = required_name("certificateName", upload.text("certificateName"))?;
     let (alias, description, envs, chain) = validate_upload(&app, &upload).await?;
     let entries = entries_for(&chain, &alias, &envs);
@@ -265,7 +267,6 @@ async fn update_certificate(
     Query(mut query): Query<HashMap<String, String>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
-    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let action = query
         .remove("jwkUpdateAction")
         .unwrap_or_else(|| "NULLIFY".into());
@@ -290,6 +291,7 @@ async fn update_certificate(
         JwkUpdateAction::Nullify
     };
     let upload = read_upload(multipart, query, app.config.body_limit).await?;
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     if app
         .store
         .certificate(&project.id, &name)

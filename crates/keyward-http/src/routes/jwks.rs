@@ -17,6 +17,8 @@ use crate::service::certificates::stored_chain;
 use crate::service::jwks::{
     JwkDetail, JwkSummary, SourceType, material_from_chain, parse_algorithm, parse_use,
 };
+use crate::service::keys::{DeriveRequest, create_jwk_from_key};
+use crate::service::keystores::create_jwk_from_keystore;
 use crate::service::{ADMIN_PROJECT, check_name, environment_named, one_of, project_for, required};
 use crate::{AppState, Caller, messages};
 
@@ -25,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_jwks, create_jwk))
         .routes(routes!(get_jwk, update_jwk, delete_jwk))
         .routes(routes!(parse_from_certificate))
+        .routes(routes!(parse_from_key))
+        .routes(routes!(parse_from_keystore))
 }
 
 /// The body of create (every source type) and parse-from-* (no `sourceType`).
@@ -37,6 +41,12 @@ pub struct JwkCreate {
     source_type: Option<String>,
     /// CERTIFICATE: the certificate, in this project or in the admin project.
     certificate_name: Option<String>,
+    /// PUBLIC_KEY / PRIVATE_KEY: the key, in this project or in the admin project.
+    key_name: Option<String>,
+    /// KEYSTORE: the keystore, in this project or in the admin project.
+    key_store_name: Option<String>,
+    /// KEYSTORE: the alias of the entry (private key or trusted certificate).
+    alias_name: Option<String>,
     /// The environment whose content is read.
     environment_name: Option<String>,
     /// `SIGNATURE` or `ENCRYPTION`.
@@ -44,8 +54,19 @@ pub struct JwkCreate {
     /// A JOSE algorithm valid for the key and use, e.g. `RS256`, `ES384`, `EdDSA`, `RSA-OAEP-256`
     /// (the generate-endpoint spellings such as `RSA256` are accepted too).
     algorithm: Option<String>,
-    /// Optional key id; defaults to the RFC 7638 SHA-256 thumbprint.
+    /// Optional key id; defaults to the RFC 7638 SHA-256 thumbprint. URL / COPY_PASTE: selects
+    /// the key of a JWK Set.
     kid: Option<String>,
+    /// URL: the `https` URL of a JWK or JWK Set.
+    url: Option<String>,
+    /// URL: ms, default 5000.
+    url_option_connect_timeout: Option<i64>,
+    /// URL: ms, default 10000.
+    url_option_read_timeout: Option<i64>,
+    /// URL: bytes, default 1048576 (also the maximum).
+    url_option_size_limit: Option<i64>,
+    /// COPY_PASTE: a JWK or JWK Set as JSON text.
+    jwk_str: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -111,6 +132,40 @@ async fn create_jwk(
     };
     match source {
         SourceType::Certificate => from_certificate(&app, &caller, &project, name, &body).await,
+        SourceType::CopyPaste => {
+            crate::service::jwk_sources::create_from_paste(
+                &app,
+                &project,
+                &name,
+                body.description.as_deref(),
+                body.jwk_str.as_deref(),
+                body.kid.as_deref(),
+            )
+            .await
+        }
+        SourceType::Url => {
+            let req = crate::service::jwk_sources::UrlRequest {
+                url: body.url.as_deref(),
+                connect_timeout: body.url_option_connect_timeout,
+                read_timeout: body.url_option_read_timeout,
+                size_limit: body.url_option_size_limit,
+            };
+            crate::service::jwk_sources::create_from_url(
+                &app,
+                &project,
+                &name,
+                body.description.as_deref(),
+                &req,
+                body.kid.as_deref(),
+            )
+            .await
+        }
+        SourceType::PublicKey | SourceType::PrivateKey => {
+            create_jwk_from_key(&app, &project, &derive_request(name, &body), Some(source)).await
+        }
+        SourceType::Keystore => {
+            create_jwk_from_keystore(&app, &project, &derive_request(name, &body)).await
+        }
         other => Err(ApiError::bad_request(messages::source_type_not_supported(
             other.as_str(),
         ))),
@@ -130,6 +185,52 @@ async fn parse_from_certificate(
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
     from_certificate(&app, &caller, &project, name, &body).await
+}
+
+/// Derive a JWK from a key (PRIVATE_KEY: with private members; PUBLIC_KEY: public only; the
+/// source type follows the key's type) and deploy it.
+#[utoipa::path(post, path = "/apiops/projects/{projectName}/jwks/parse-from-key", tag = "JWKs",
+    params(("projectName" = String, Path)), request_body = JwkCreate,
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn parse_from_key(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+    Json(body): Json<JwkCreate>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
+    let name = jwk_name(&body)?;
+    create_jwk_from_key(&app, &project, &derive_request(name, &body), None).await
+}
+
+/// Derive a JWK from a keystore alias (a private key with `x5c`… from its chain, or a trusted
+/// certificate) and deploy it.
+#[utoipa::path(post, path = "/apiops/projects/{projectName}/jwks/parse-from-keystore", tag = "JWKs",
+    params(("projectName" = String, Path)), request_body = JwkCreate,
+    responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
+async fn parse_from_keystore(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+    Json(body): Json<JwkCreate>,
+) -> ApiResult<Success> {
+    let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
+    let name = jwk_name(&body)?;
+    create_jwk_from_keystore(&app, &project, &derive_request(name, &body)).await
+}
+
+/// The key/keystore fields of a create or parse-from-* body.
+fn derive_request(name: String, body: &JwkCreate) -> DeriveRequest<'_> {
+    DeriveRequest {
+        name,
+        description: body.description.clone().unwrap_or_default(),
+        source_name: body.key_name.as_deref().or(body.key_store_name.as_deref()),
+        environment_name: body.environment_name.as_deref(),
+        alias_name: body.alias_name.as_deref(),
+        use_type: body.use_type.as_deref(),
+        algorithm: body.algorithm.as_deref(),
+        kid: body.kid.as_deref(),
+    }
 }
 
 fn jwk_name(body: &JwkCreate) -> ApiResult<String> {

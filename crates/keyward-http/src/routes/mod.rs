@@ -2,8 +2,12 @@
 
 mod admin;
 mod certificates;
+mod file_import;
 mod health;
+mod jwk_sources;
 mod jwks;
+mod keys;
+mod keystores;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,4 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(certificates::router())
         .merge(jwks::router())
+        .merge(keys::router())
+        .merge(keystores::router())
+        .merge(jwk_sources::router())
 }

@@ -1,7 +1,11 @@
 //! Services: the rules between a parsed request and the store.
 
 pub mod certificates;
+pub mod file_export;
+pub mod jwk_sources;
 pub mod jwks;
+pub mod keys;
+pub mod keystores;
 
 use keyward_store::{Environment, Project};
 

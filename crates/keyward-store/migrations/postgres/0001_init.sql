@@ -113,3 +113,56 @@ CREATE TABLE deployments (
     revision       BIGINT NOT NULL,
     PRIMARY KEY (environment_id, object_kind, object_id)
 );
+
+-- Crypto keys (reference §1.4): one named object per project, one entry per environment. `content`
+-- is the key as it will be used: PKCS#8 PEM of a private key (decrypted at import, so no password is
+-- kept), the public key or certificate as uploaded, or the raw bytes of a secret key.
+CREATE TABLE crypto_keys (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL REFERENCES projects(id),
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    key_type    TEXT NOT NULL,
+    algorithm   TEXT,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    UNIQUE (project_id, name)
+);
+
+CREATE TABLE crypto_key_entries (
+    id             TEXT PRIMARY KEY,
+    key_id         TEXT NOT NULL REFERENCES crypto_keys(id) ON DELETE CASCADE,
+    environment_id TEXT NOT NULL REFERENCES environments(id),
+    alias          TEXT NOT NULL,
+    content        BYTEA NOT NULL,
+    UNIQUE (key_id, environment_id)
+);
+
+-- Keystores (reference §1.5): the file as uploaded per environment and what was extracted from it
+-- when it was opened once at import (JSON, per alias). The keystore password is never stored.
+CREATE TABLE keystores (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL REFERENCES projects(id),
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    UNIQUE (project_id, name)
+);
+
+CREATE TABLE keystore_entries (
+    id             TEXT PRIMARY KEY,
+    keystore_id    TEXT NOT NULL REFERENCES keystores(id) ON DELETE CASCADE,
+    environment_id TEXT NOT NULL REFERENCES environments(id),
+    alias          TEXT NOT NULL,
+    keystore_type  TEXT NOT NULL,
+    file           BYTEA NOT NULL,
+    extracted      TEXT NOT NULL,
+    UNIQUE (keystore_id, environment_id)
+);
+
+-- The keystore alias a KEYSTORE-sourced JWK was derived from (needed to re-derive it).
+CREATE TABLE jwk_source_aliases (
+    jwk_id TEXT PRIMARY KEY REFERENCES jwks(id) ON DELETE CASCADE,
+    alias  TEXT NOT NULL
+);

@@ -1,0 +1,277 @@
+//! Crypto keys (reference §1.4): one named object per project, one entry per environment,
+//! deployed to those environments; the JWKs derived from them follow through [`crate::sources`].
+
+use crate::deploy::{DeploymentPlan, EnvDeployment};
+use crate::sources::{
+    KIND_KEY, SourceRederive, SourceTable, cascade_delete, cascade_update, redeploy,
+};
+use crate::{
+    CryptoKey, CryptoKeyEntry, JwkDeleteAction, JwkUpdateAction, KeyDraft, NewKeyEntry, Result,
+    Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
+};
+
+pub(crate) const KEYS: SourceTable = SourceTable {
+    table: "crypto_keys",
+    entries: "crypto_key_entries",
+    fk: "key_id",
+    kind: KIND_KEY,
+};
+
+const ENTRY_COLUMNS: &str = "SELECT e.key_id, e.environment_id, env.name AS environment_name, e.alias, e.content \
+     FROM crypto_key_entries e JOIN environments env ON env.id = e.environment_id";
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    project_id: String,
+    name: String,
+    description: String,
+    key_type: String,
+    algorithm: Option<String>,
+    updated_at: i64,
+}
+
+const KEY_COLUMNS: &str =
+    "SELECT id, project_id, name, description, key_type, algorithm, updated_at FROM crypto_keys";
+
+impl Store {
+    /// Every key of a project, by name, with its entries (content included: callers never show it).
+    pub async fn list_keys(&self, project_id: &str) -> Result<Vec<CryptoKey>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{KEY_COLUMNS} WHERE project_id = $1 ORDER BY name"
+        )))
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        let entries: Vec<CryptoKeyEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ENTRY_COLUMNS} JOIN crypto_keys k ON k.id = e.key_id WHERE k.project_id = $1 ORDER BY env.name"
+        )))
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(assemble(rows, entries))
+    }
+
+    pub async fn key(&self, project_id: &str, name: &str) -> Result<Option<CryptoKey>> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{KEY_COLUMNS} WHERE project_id = $1 AND name = $2"
+        )))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let entries: Vec<CryptoKeyEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ENTRY_COLUMNS} WHERE e.key_id = $1 ORDER BY env.name"
+        )))
+        .bind(&row.id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(assemble(vec![row], entries).pop())
+    }
+
+    /// Creates a key with its entries and deploys it to their environments.
+    pub async fn create_key(
+        &self,
+        project_id: &str,
+        draft: &KeyDraft,
+    ) -> Result<(String, Vec<EnvDeployment>)> {
+        let mut tx = self.begin().await?;
+        if KEYS.find(&mut tx, project_id, &draft.name).await?.is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO crypto_keys (id, project_id, name, description, key_type, algorithm, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(project_id)
+        .bind(&draft.name)
+        .bind(&draft.description)
+        .bind(&draft.key_type)
+        .bind(&draft.algorithm)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_to_exists)?;
+        insert_entries(&mut tx, &id, &draft.entries).await?;
+        let mut plan = DeploymentPlan::default();
+        redeploy(
+            &mut plan,
+            KEYS.kind,
+            &id,
+            project_id,
+            Vec::new(),
+            draft.entries.iter().map(|e| e.environment_id.clone()),
+        );
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok((id, deployed))
+    }
+
+    /// Writes the complete new state of key `name` (renaming it if the draft says so), redeploys
+    /// it, and, when its material changed (`cascade` given), applies the action to the JWKs
+    /// derived from it, in one transaction.
+    pub async fn replace_key(
+        &self,
+        project_id: &str,
+        name: &str,
+        draft: &KeyDraft,
+        cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
+    ) -> Result<Vec<EnvDeployment>> {
+        let mut tx = self.begin().await?;
+        let Some(id) = KEYS.find(&mut tx, project_id, name).await? else {
+            return Err(StoreError::NotFound);
+        };
+        KEYS.check_rename(&mut tx, project_id, &id, &draft.name)
+            .await?;
+        // Compare-and-set on `updated_at` first (it also locks the row on PostgreSQL): a draft
+        // built on an older state is refused instead of silently undoing the other change.
+        let expected = match draft.based_on {
+            Some(t) => t,
+            None => KEYS.updated_at(&mut tx, &id).await?,
+        };
+        let now = now_ms().max(expected + 1);
+        let done = sqlx::query(
+            "UPDATE crypto_keys SET name = $1, description = $2, key_type = $3, algorithm = $4, updated_at = $5 \
+             WHERE id = $6 AND updated_at = $7",
+        )
+        .bind(&draft.name)
+        .bind(&draft.description)
+        .bind(&draft.key_type)
+        .bind(&draft.algorithm)
+        .bind(now)
+        .bind(&id)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_to_exists)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        let old_envs = KEYS.entry_envs(&mut tx, &id).await?;
+        KEYS.delete_entries(&mut tx, &id).await?;
+        insert_entries(&mut tx, &id, &draft.entries).await?;
+        let mut plan = DeploymentPlan::default();
+        redeploy(
+            &mut plan,
+            KEYS.kind,
+            &id,
+            project_id,
+            old_envs,
+            draft.entries.iter().map(|e| e.environment_id.clone()),
+        );
+        if let Some((action, rederive)) = cascade {
+            cascade_update(&mut tx, &mut plan, &id, project_id, action, rederive, now).await?;
+        }
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok(deployed)
+    }
+
+    /// Deletes a key, undeploys it, and unlinks or deletes the JWKs derived from it.
+    pub async fn delete_key(
+        &self,
+        project_id: &str,
+        name: &str,
+        action: JwkDeleteAction,
+    ) -> Result<Vec<EnvDeployment>> {
+        let mut tx = self.begin().await?;
+        let Some(id) = KEYS.find(&mut tx, project_id, name).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let mut plan = DeploymentPlan::default();
+        let envs = KEYS.entry_envs(&mut tx, &id).await?;
+        if !envs.is_empty() {
+            plan.undeploy(KEYS.kind, &id, envs);
+        }
+        cascade_delete(&mut tx, &mut plan, &id, action, now_ms()).await?;
+        KEYS.delete(&mut tx, &id).await?;
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok(deployed)
+    }
+}
+
+async fn insert_entries(tx: &mut Tx, key_id: &str, entries: &[NewKeyEntry]) -> Result<()> {
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO crypto_key_entries (id, key_id, environment_id, alias, content) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(new_id())
+        .bind(key_id)
+        .bind(&e.environment_id)
+        .bind(&e.alias)
+        .bind(&e.content)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn assemble(rows: Vec<KeyRow>, mut entries: Vec<CryptoKeyEntry>) -> Vec<CryptoKey> {
+    rows.into_iter()
+        .map(|r| {
+            let (mine, rest): (Vec<_>, Vec<_>) = entries.drain(..).partition(|e| e.key_id == r.id);
+            entries = rest;
+            CryptoKey {
+                id: r.id,
+                project_id: r.project_id,
+                name: r.name,
+                description: r.description,
+                key_type: r.key_type,
+                algorithm: r.algorithm,
+                entries: mine,
+                updated_at: r.updated_at,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partial update built on an old state is refused, and writes nothing.
+    #[tokio::test]
+    async fn stale_drafts_are_refused() {
+        let path = std::env::temp_dir().join(format!("keyward-keys-{}.db", new_id()));
+        let store = Store::open_sqlite(&path).await.unwrap();
+        let (env, _) = store.create_environment("e", "", "TEST").await.unwrap();
+        let project = store.create_project("p", "").await.unwrap();
+        let mut draft = KeyDraft {
+            name: "k".into(),
+            description: "one".into(),
+            key_type: "SECRET_KEY".into(),
+            algorithm: Some("AES".into()),
+            entries: vec![NewKeyEntry {
+                environment_id: env.id.clone(),
+                alias: String::new(),
+                content: vec![1; 16],
+            }],
+            based_on: None,
+        };
+        store.create_key(&project.id, &draft).await.unwrap();
+        let read = store.key(&project.id, "k").await.unwrap().unwrap();
+        draft.based_on = Some(read.updated_at);
+        draft.description = "two".into();
+        store
+            .replace_key(&project.id, "k", &draft, None)
+            .await
+            .unwrap();
+        // Same base again: the row moved on, so this one is stale.
+        draft.description = "three".into();
+        assert!(matches!(
+            store.replace_key(&project.id, "k", &draft, None).await,
+            Err(StoreError::Conflict)
+        ));
+        let now = store.key(&project.id, "k").await.unwrap().unwrap();
+        assert_eq!(now.description, "two");
+        assert!(now.updated_at > read.updated_at);
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}

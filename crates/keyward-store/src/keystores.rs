@@ -1,0 +1,313 @@
+//! Keystores (reference §1.5): one named object per project, one file per environment (with what
+//! was extracted from it at import), deployed to those environments; the JWKs derived from them
+//! follow through [`crate::sources`]. The keystore password is never stored.
+
+use crate::deploy::{DeploymentPlan, EnvDeployment};
+use crate::sources::{
+    KIND_KEYSTORE, SourceRederive, SourceTable, cascade_delete, cascade_update, redeploy,
+};
+use crate::{
+    JwkDeleteAction, JwkUpdateAction, KeystoreDraft, NewKeystoreEntry, Result, Store, StoreError,
+    StoredKeystore, StoredKeystoreEntry, Tx, new_id, now_ms, unique_to_exists,
+};
+
+pub(crate) const KEYSTORES: SourceTable = SourceTable {
+    table: "keystores",
+    entries: "keystore_entries",
+    fk: "keystore_id",
+    kind: KIND_KEYSTORE,
+};
+
+const ENTRY_COLUMNS: &str = "SELECT e.keystore_id, e.environment_id, env.name AS environment_name, e.alias, e.keystore_type, e.file, e.extracted \
+     FROM keystore_entries e JOIN environments env ON env.id = e.environment_id";
+
+#[derive(sqlx::FromRow)]
+struct KeystoreRow {
+    id: String,
+    project_id: String,
+    name: String,
+    description: String,
+    updated_at: i64,
+}
+
+const KEYSTORE_COLUMNS: &str =
+    "SELECT id, project_id, name, description, updated_at FROM keystores";
+
+impl Store {
+    /// Every keystore of a project, by name, with its entries (files included: callers never show them).
+    pub async fn list_keystores(&self, project_id: &str) -> Result<Vec<StoredKeystore>> {
+        let rows: Vec<KeystoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{KEYSTORE_COLUMNS} WHERE project_id = $1 ORDER BY name"
+        )))
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        let entries: Vec<StoredKeystoreEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ENTRY_COLUMNS} JOIN keystores k ON k.id = e.keystore_id WHERE k.project_id = $1 ORDER BY env.name"
+        )))
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(assemble(rows, entries))
+    }
+
+    pub async fn keystore(&self, project_id: &str, name: &str) -> Result<Option<StoredKeystore>> {
+        let row: Option<KeystoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{KEYSTORE_COLUMNS} WHERE project_id = $1 AND name = $2"
+        )))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let entries: Vec<StoredKeystoreEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ENTRY_COLUMNS} WHERE e.keystore_id = $1 ORDER BY env.name"
+        )))
+        .bind(&row.id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(assemble(vec![row], entries).pop())
+    }
+
+    /// Creates a keystore with its entries and deploys it to their environments.
+    pub async fn create_keystore(
+        &self,
+        project_id: &str,
+        draft: &KeystoreDraft,
+    ) -> Result<(String, Vec<EnvDeployment>)> {
+        let mut tx = self.begin().await?;
+        if KEYSTORES
+            .find(&mut tx, project_id, &draft.name)
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO keystores (id, project_id, name, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&id)
+        .bind(project_id)
+        .bind(&draft.name)
+        .bind(&draft.description)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_to_exists)?;
+        insert_entries(&mut tx, &id, &draft.entries).await?;
+        let mut plan = DeploymentPlan::default();
+        redeploy(
+            &mut plan,
+            KEYSTORES.kind,
+            &id,
+            project_id,
+            Vec::new(),
+            draft.entries.iter().map(|e| e.environment_id.clone()),
+        );
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok((id, deployed))
+    }
+
+    /// Writes the complete new state of keystore `name` (renaming it if the draft says so), redeploys
+    /// it, and, when its material changed (`cascade` given), applies the action to the JWKs
+    /// derived from it, in one transaction.
+    pub async fn replace_keystore(
+        &self,
+        project_id: &str,
+        name: &str,
+        draft: &KeystoreDraft,
+        cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
+    ) -> Result<Vec<EnvDeployment>> {
+        let mut tx = self.begin().await?;
+        let Some(id) = KEYSTORES.find(&mut tx, project_id, name).await? else {
+            return Err(StoreError::NotFound);
+        };
+        KEYSTORES
+            .check_rename(&mut tx, project_id, &id, &draft.name)
+            .await?;
+        // Compare-and-set on `updated_at` first (see `replace_key`).
+        let expected = match draft.based_on {
+            Some(t) => t,
+            None => KEYSTORES.updated_at(&mut tx, &id).await?,
+        };
+        let now = now_ms().max(expected + 1);
+        let done = sqlx::query(
+            "UPDATE keystores SET name = $1, description = $2, updated_at = $3 WHERE id = $4 AND updated_at = $5",
+        )
+        .bind(&draft.name)
+        .bind(&draft.description)
+        .bind(now)
+        .bind(&id)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_to_exists)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        let old_envs = KEYSTORES.entry_envs(&mut tx, &id).await?;
+        KEYSTORES.delete_entries(&mut tx, &id).await?;
+        insert_entries(&mut tx, &id, &draft.entries).await?;
+        let mut plan = DeploymentPlan::default();
+        redeploy(
+            &mut plan,
+            KEYSTORES.kind,
+            &id,
+            project_id,
+            old_envs,
+            draft.entries.iter().map(|e| e.environment_id.clone()),
+        );
+        if let Some((action, rederive)) = cascade {
+            cascade_update(&mut tx, &mut plan, &id, project_id, action, rederive, now).await?;
+        }
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok(deployed)
+    }
+
+    /// Deletes a keystore, undeploys it, and unlinks or deletes the JWKs derived from it.
+    pub async fn delete_keystore(
+        &self,
+        project_id: &str,
+        name: &str,
+        action: JwkDeleteAction,
+    ) -> Result<Vec<EnvDeployment>> {
+        let mut tx = self.begin().await?;
+        let Some(id) = KEYSTORES.find(&mut tx, project_id, name).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let mut plan = DeploymentPlan::default();
+        let envs = KEYSTORES.entry_envs(&mut tx, &id).await?;
+        if !envs.is_empty() {
+            plan.undeploy(KEYSTORES.kind, &id, envs);
+        }
+        cascade_delete(&mut tx, &mut plan, &id, action, now_ms()).await?;
+        KEYSTORES.delete(&mut tx, &id).await?;
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok(deployed)
+    }
+}
+
+async fn insert_entries(
+    tx: &mut Tx,
+    keystore_id: &str,
+    entries: &[NewKeystoreEntry],
+) -> Result<()> {
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO keystore_entries (id, keystore_id, environment_id, alias, keystore_type, file, extracted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(new_id())
+        .bind(keystore_id)
+        .bind(&e.environment_id)
+        .bind(&e.alias)
+        .bind(&e.keystore_type)
+        .bind(&e.file)
+        .bind(&e.extracted)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn assemble(rows: Vec<KeystoreRow>, mut entries: Vec<StoredKeystoreEntry>) -> Vec<StoredKeystore> {
+    rows.into_iter()
+        .map(|r| {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                entries.drain(..).partition(|e| e.keystore_id == r.id);
+            entries = rest;
+            StoredKeystore {
+                id: r.id,
+                project_id: r.project_id,
+                name: r.name,
+                description: r.description,
+                entries: mine,
+                updated_at: r.updated_at,
+            }
+        })
+        .collect()
+}
+
+impl Store {
+    /// Creates a JWK derived from a keystore alias (remembering the alias, so that it can be
+    /// re-derived) and deploys it to every environment, in one transaction.
+    pub async fn create_jwk_from_alias(
+        &self,
+        new: &crate::NewJwk,
+        alias: &str,
+    ) -> Result<(crate::Jwk, Vec<EnvDeployment>)> {
+        let mut tx = self.begin().await?;
+        let exists: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM jwks WHERE project_id = $1 AND name = $2")
+                .bind(&new.project_id)
+                .bind(&new.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        let now = now_ms();
+        let jwk = crate::Jwk {
+            id: new_id(),
+            project_id: new.project_id.clone(),
+            name: new.name.clone(),
+            description: new.description.clone(),
+            source_type: new.source_type.clone(),
+            source_id: new.source_id.clone(),
+            source_url: new.source_url.clone(),
+            source_environment_id: new.source_environment_id.clone(),
+            kty: new.material.kty.clone(),
+            kid: new.material.kid.clone(),
+            key_use: new.key_use.clone(),
+            alg: new.alg.clone(),
+            kid_given: new.kid_given,
+            jwk_json: new.material.jwk_json.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO jwks (id, project_id, name, description, source_type, source_id, source_url, \
+             source_environment_id, kty, kid, key_use, alg, kid_given, jwk_json, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&jwk.id)
+        .bind(&jwk.project_id)
+        .bind(&jwk.name)
+        .bind(&jwk.description)
+        .bind(&jwk.source_type)
+        .bind(&jwk.source_id)
+        .bind(&jwk.source_url)
+        .bind(&jwk.source_environment_id)
+        .bind(&jwk.kty)
+        .bind(&jwk.kid)
+        .bind(&jwk.key_use)
+        .bind(&jwk.alg)
+        .bind(i64::from(jwk.kid_given))
+        .bind(&jwk.jwk_json)
+        .bind(jwk.created_at)
+        .bind(jwk.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_to_exists)?;
+        sqlx::query("INSERT INTO jwk_source_aliases (jwk_id, alias) VALUES ($1, $2)")
+            .bind(&jwk.id)
+            .bind(alias)
+            .execute(&mut *tx)
+            .await?;
+        let mut plan = DeploymentPlan::default();
+        plan.deploy(
+            crate::KIND_JWK,
+            &jwk.id,
+            &jwk.project_id,
+            crate::deploy::all_environment_ids(&mut tx).await?,
+        );
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok((jwk, deployed))
+    }
+}

@@ -1,0 +1,247 @@
+//! What certificates, keys and keystores share as JWK sources: finding the object by name, the
+//! redeployment of its entries, and the one cascade to the JWKs derived from it (re-derive,
+//! unlink or delete), all inside the caller's transaction.
+
+use std::collections::BTreeSet;
+
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+use crate::deploy::{DeploymentPlan, KIND_JWK, all_environment_ids};
+use crate::{
+    Jwk, JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, StoreError, Tx,
+};
+
+/// Deployment kinds of keys and keystores (beside `KIND_CERTIFICATE` and `KIND_JWK`).
+pub const KIND_KEY: &str = "KEY";
+pub const KIND_KEYSTORE: &str = "KEYSTORE";
+
+/// Re-derives the JWKs linked to a source from its new state: given the JWKs in scope, returns
+/// the new material of each (by JWK id), or a message refusing the whole change.
+pub type SourceRederive<'a> = Box<
+    dyn FnOnce(&[LinkedJwk]) -> std::result::Result<Vec<(String, JwkMaterial)>, String> + Send + 'a,
+>;
+
+/// The tables of one kind of named, per-environment source object.
+#[derive(Clone, Copy)]
+pub(crate) struct SourceTable {
+    /// The object table (`id`, `project_id`, `name`, …).
+    pub table: &'static str,
+    /// The entry table.
+    pub entries: &'static str,
+    /// The entry table's column naming the object.
+    pub fk: &'static str,
+    /// The deployment kind.
+    pub kind: &'static str,
+}
+
+impl SourceTable {
+    /// The id of the object `name` of a project.
+    pub async fn find(&self, tx: &mut Tx, project_id: &str, name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM {} WHERE project_id = $1 AND name = $2",
+            self.table
+        )))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// The environments the object currently has entries in.
+    pub async fn entry_envs(&self, tx: &mut Tx, id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT environment_id FROM {} WHERE {} = $1 ORDER BY environment_id",
+            self.entries, self.fk
+        )))
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().map(|(e,)| e).collect())
+    }
+
+    /// The object's `updated_at`.
+    pub async fn updated_at(&self, tx: &mut Tx, id: &str) -> Result<i64> {
+        let (t,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT updated_at FROM {} WHERE id = $1",
+            self.table
+        )))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(t)
+    }
+
+    pub async fn delete_entries(&self, tx: &mut Tx, id: &str) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE {} = $1",
+            self.entries, self.fk
+        )))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the object and its entries.
+    pub async fn delete(&self, tx: &mut Tx, id: &str) -> Result<()> {
+        self.delete_entries(tx, id).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE id = $1",
+            self.table
+        )))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Refuses a rename onto a name another object of the project holds.
+    pub async fn check_rename(
+        &self,
+        tx: &mut Tx,
+        project_id: &str,
+        id: &str,
+        new_name: &str,
+    ) -> Result<()> {
+        match self.find(tx, project_id, new_name).await? {
+            Some(other) if other != id => Err(StoreError::AlreadyExists),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Deploys the object to its new environments and undeploys it from those it left.
+pub(crate) fn redeploy(
+    plan: &mut DeploymentPlan,
+    kind: &'static str,
+    id: &str,
+    project_id: &str,
+    old_envs: Vec<String>,
+    new_envs: impl IntoIterator<Item = String>,
+) {
+    let new_envs: BTreeSet<String> = new_envs.into_iter().collect();
+    let gone: Vec<String> = old_envs
+        .into_iter()
+        .filter(|e| !new_envs.contains(e))
+        .collect();
+    if !gone.is_empty() {
+        plan.undeploy(kind, id, gone);
+    }
+    if !new_envs.is_empty() {
+        plan.deploy(kind, id, project_id, new_envs.into_iter().collect());
+    }
+}
+
+/// The JWKs derived from a source, with their keystore alias.
+async fn linked_jwks(tx: &mut Tx, source_id: &str) -> Result<Vec<LinkedJwk>> {
+    let rows: Vec<AnyRow> = sqlx::query(
+        "SELECT j.*, a.alias AS source_alias FROM jwks j \
+         LEFT JOIN jwk_source_aliases a ON a.jwk_id = j.id WHERE j.source_id = $1 ORDER BY j.name",
+    )
+    .bind(source_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(LinkedJwk {
+                jwk: Jwk::from_row(row)?,
+                source_alias: row.try_get("source_alias")?,
+            })
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
+pub(crate) async fn unlink_jwk(tx: &mut Tx, jwk_id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE jwks SET source_id = NULL, source_environment_id = NULL, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(jwk_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Applies a source's update to the JWKs derived from it: out-of-scope JWKs are unlinked, those
+/// in scope get the material `rederive` computes and are redeployed everywhere. A refusal from
+/// `rederive` aborts the caller's transaction.
+pub(crate) async fn cascade_update(
+    tx: &mut Tx,
+    plan: &mut DeploymentPlan,
+    source_id: &str,
+    project_id: &str,
+    action: JwkUpdateAction,
+    rederive: SourceRederive<'_>,
+    now: i64,
+) -> Result<()> {
+    let linked = linked_jwks(tx, source_id).await?;
+    let (in_scope, out_of_scope): (Vec<LinkedJwk>, Vec<LinkedJwk>) = match action {
+        JwkUpdateAction::Nullify => (Vec::new(), linked),
+        JwkUpdateAction::Update { all_projects: true } => (linked, Vec::new()),
+        JwkUpdateAction::Update {
+            all_projects: false,
+        } => linked
+            .into_iter()
+            .partition(|l| l.jwk.project_id == project_id),
+    };
+    for l in &out_of_scope {
+        unlink_jwk(tx, &l.jwk.id, now).await?;
+    }
+    if in_scope.is_empty() {
+        return Ok(());
+    }
+    let updates = rederive(&in_scope).map_err(StoreError::Rejected)?;
+    let all_envs = all_environment_ids(tx).await?;
+    for (jwk_id, material) in updates {
+        sqlx::query(
+            "UPDATE jwks SET kty = $1, kid = $2, jwk_json = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(&material.kty)
+        .bind(&material.kid)
+        .bind(&material.jwk_json)
+        .bind(now)
+        .bind(&jwk_id)
+        .execute(&mut **tx)
+        .await?;
+        let project = in_scope
+            .iter()
+            .find(|l| l.jwk.id == jwk_id)
+            .map(|l| l.jwk.project_id.clone())
+            .unwrap_or_default();
+        plan.deploy(KIND_JWK, &jwk_id, &project, all_envs.clone());
+    }
+    Ok(())
+}
+
+/// Applies a source's deletion to the JWKs derived from it: unlink them, or delete and undeploy.
+pub(crate) async fn cascade_delete(
+    tx: &mut Tx,
+    plan: &mut DeploymentPlan,
+    source_id: &str,
+    action: JwkDeleteAction,
+    now: i64,
+) -> Result<()> {
+    let linked: Vec<(String,)> = sqlx::query_as("SELECT id FROM jwks WHERE source_id = $1")
+        .bind(source_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    match action {
+        JwkDeleteAction::Nullify => {
+            for (jwk_id,) in &linked {
+                unlink_jwk(tx, jwk_id, now).await?;
+            }
+        }
+        JwkDeleteAction::Delete => {
+            let all_envs = all_environment_ids(tx).await?;
+            for (jwk_id,) in &linked {
+                sqlx::query("DELETE FROM jwks WHERE id = $1")
+                    .bind(jwk_id)
+                    .execute(&mut **tx)
+                    .await?;
+                plan.undeploy(KIND_JWK, jwk_id, all_envs.clone());
+            }
+        }
+    }
+    Ok(())
+}
