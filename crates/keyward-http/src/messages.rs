@@ -86,11 +86,7 @@ pub fn jwk_exists(name: &str) -> String {
     format!("JWK (name: {name}) is already exist!")
 }
 
-pub fn source_type_not_supported(source_type: &str) -> String {
-    format!(
-        "Source type ({source_type}) is not supported by this server yet! Supported source types: CERTIFICATE"
-    )
-}
+pub const GENERATE_HAS_ITS_ENDPOINT: &str = "Source type (GENERATE) is not accepted here! Generate keys with POST /apiops/projects/{projectName}/jwks/generate.";
 
 pub fn rederive_failed(jwk: &str, detail: &str) -> String {
     format!("JWK (name: {jwk}) can not be updated from the new certificate: {detail}")

@@ -25,6 +25,16 @@ impl Store {
 
     /// Creates a JWK and deploys it to every environment.
     pub async fn create_jwk(&self, new: &NewJwk) -> Result<(Jwk, Vec<EnvDeployment>)> {
+        self.create_jwk_linked(new, None).await
+    }
+
+    /// Creates a JWK, remembering the keystore alias it was derived from when there is one (so
+    /// that it can be re-derived), and deploys it to every environment, in one transaction.
+    pub async fn create_jwk_linked(
+        &self,
+        new: &NewJwk,
+        keystore_alias: Option<&str>,
+    ) -> Result<(Jwk, Vec<EnvDeployment>)> {
         let mut tx = self.begin().await?;
         let exists: Option<(String,)> =
             sqlx::query_as("SELECT id FROM jwks WHERE project_id = $1 AND name = $2")
@@ -78,6 +88,13 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
+        if let Some(alias) = keystore_alias {
+            sqlx::query("INSERT INTO jwk_source_aliases (jwk_id, alias) VALUES ($1, $2)")
+                .bind(&jwk.id)
+                .bind(alias)
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut plan = DeploymentPlan::default();
         plan.deploy(
             KIND_JWK,

@@ -318,6 +318,10 @@ async fn create_endpoint_messages_and_source_types() {
             "sourceType (certificate) is not valid! Accepted values: URL, COPY_PASTE, CERTIFICATE, PUBLIC_KEY, PRIVATE_KEY, KEYSTORE",
         ),
         (
+            json!({"name": "j", "sourceType": "GENERATE"}),
+            "Source type (GENERATE) is not accepted here! Generate keys with POST /apiops/projects/{projectName}/jwks/generate.",
+        ),
+        (
             json!({"name": "j", "sourceType": "URL"}),
             "URL is required for URL source type!",
         ),

@@ -166,9 +166,7 @@ async fn create_jwk(
         SourceType::Keystore => {
             create_jwk_from_keystore(&app, &project, &derive_request(name, &body)).await
         }
-        other => Err(ApiError::bad_request(messages::source_type_not_supported(
-            other.as_str(),
-        ))),
+        SourceType::Generate => Err(ApiError::bad_request(messages::GENERATE_HAS_ITS_ENDPOINT)),
     }
 }
 

@@ -582,7 +582,7 @@ pub async fn create_jwk_from_keystore(
     };
     let (jwk, deployed) = app
         .store
-        .create_jwk_from_alias(&new, &stored_alias)
+        .create_jwk_linked(&new, Some(&stored_alias))
         .await
         .map_err(|e| match e {
             keyward_store::StoreError::AlreadyExists => {
