@@ -14,6 +14,7 @@ pub struct Success {
     list: Vec<Value>,
     message: Option<String>,
     deployment: Option<DeploymentResult>,
+    unresolved: Vec<String>,
 }
 
 impl Success {
@@ -25,6 +26,7 @@ impl Success {
                 .collect(),
             message: None,
             deployment: None,
+            unresolved: Vec::new(),
         }
     }
 
@@ -37,11 +39,19 @@ impl Success {
             list: Vec::new(),
             message: None,
             deployment: None,
+            unresolved: Vec::new(),
         }
     }
 
     pub fn message(mut self, message: impl Into<String>) -> Success {
         self.message = Some(message.into());
+        self
+    }
+
+    /// Adds `unresolvedReferences` (file imports): what was left out, and why. Nothing is added
+    /// when the list is empty.
+    pub fn unresolved(mut self, references: Vec<String>) -> Success {
+        self.unresolved = references;
         self
     }
 
@@ -62,6 +72,9 @@ impl IntoResponse for Success {
         });
         if let Some(m) = self.message {
             body["resultMessage"] = Value::String(m);
+        }
+        if !self.unresolved.is_empty() {
+            body["unresolvedReferences"] = json!(self.unresolved);
         }
         if let Some(d) = self.deployment {
             body["deploymentResult"] = serde_json::to_value(d).unwrap_or(Value::Null);

@@ -297,3 +297,61 @@ pub fn changed_meanwhile(kind: &str, name: &str) -> String {
         "{kind} (name: {name}) was changed by another request meanwhile; read it again and retry!"
     )
 }
+
+// ---- certificate files -------------------------------------------------------------------------
+
+/// A ZIP import holds no `<certificateName>-<environmentName>.cer` entry (reference §2.1.8).
+pub fn archive_without_certificate(name: &str) -> String {
+    format!(
+        "This archive holds no importable material for certificate ({name})! Entries must be named <certificateName>-<environmentName>.cer, as the export writes them."
+    )
+}
+
+pub fn environment_left_out(environment: &str) -> String {
+    format!("Environment ({environment}) was deliberately left out by the caller's mapping.")
+}
+
+pub fn archive_entry_ignored(entry: &str, name: &str) -> String {
+    format!("Entry ({entry}) does not match {name}-<environmentName>.cer and was not imported.")
+}
+
+pub fn archive_entry_not_certificate(entry: &str, detail: &str) -> String {
+    format!("Entry ({entry}) holds no readable certificate: {detail}")
+}
+
+pub fn truststore_empty(environment: &str) -> String {
+    format!(
+        "Environment ({environment}) reported no truststore certificate! The workers may be unreachable, or nothing is deployed to them."
+    )
+}
+
+pub fn truststore_without_material(environment: &str, count: usize) -> String {
+    format!(
+        "Environment ({environment}) returned {count} truststore certificate(s) but none carried exportable material!"
+    )
+}
+
+pub const BUNDLE_WITHOUT_FILE: &str = "The uploaded bundle holds no certificate file!";
+
+/// `Certificate (notes) could not be imported: <reason>`
+pub fn bundle_entry_failed(name: &str, reason: &str) -> String {
+    format!("Certificate ({name}) could not be imported: {reason}")
+}
+
+/// `No certificate in this bundle could be imported! <each reason>`
+pub fn bundle_nothing_imported(reasons: &[String]) -> String {
+    format!(
+        "No certificate in this bundle could be imported! {}",
+        reasons.join(" ")
+    )
+}
+
+pub fn zip_unsafe_entry_name(field: &str, entry: &str) -> String {
+    format!(
+        "{field} holds an entry with an unsafe name ({entry})! Entry names must be relative paths without '..'."
+    )
+}
+
+pub fn zip_too_large(field: &str, limit: u64) -> String {
+    format!("{field} unpacks to more than {limit} bytes!")
+}

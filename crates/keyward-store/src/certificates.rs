@@ -25,6 +25,20 @@ pub type Rederive<'a> = Box<
         + 'a,
 >;
 
+/// Re-derives, for every certificate of a bulk import, the JWKs in scope from its merged entries.
+pub type RederiveEach =
+    fn(&[Jwk], &[NewCertificateEntry]) -> std::result::Result<Vec<(String, JwkMaterial)>, String>;
+
+/// One certificate of a file import: the entries of the environments it brings. The entries of
+/// its other environments are kept.
+#[derive(Debug, Clone)]
+pub struct CertificateMerge {
+    pub name: String,
+    /// `None` keeps the current description (empty for a new certificate).
+    pub description: Option<String>,
+    pub entries: Vec<NewCertificateEntry>,
+}
+
 #[derive(sqlx::FromRow)]
 struct CertificateRow {
     id: String,
@@ -199,6 +213,120 @@ impl Store {
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)
+    }
+
+    /// Creates or updates several certificates in one transaction (file imports): each named
+    /// certificate is created if missing; the environments its merge brings get the new entries,
+    /// its other environments keep theirs. With `deploy`, the imported environments are deployed
+    /// (the others are unchanged). `action` applies to the JWKs derived from an updated
+    /// certificate, re-derived by `rederive` from the merged entries. Returns, per merge, whether
+    /// it created the certificate. Any refusal (an alias in use, a refused re-derivation) writes
+    /// nothing.
+    pub async fn merge_certificates(
+        &self,
+        project_id: &str,
+        merges: &[CertificateMerge],
+        deploy: bool,
+        action: JwkUpdateAction,
+        rederive: RederiveEach,
+    ) -> Result<(Vec<bool>, Vec<EnvDeployment>)> {
+        let mut tx = self.begin().await?;
+        let mut plan = DeploymentPlan::default();
+        let mut created = Vec::with_capacity(merges.len());
+        let now = now_ms();
+        for m in merges {
+            let row: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM certificates WHERE project_id = $1 AND name = $2")
+                    .bind(project_id)
+                    .bind(&m.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let new_envs: BTreeSet<String> =
+                m.entries.iter().map(|e| e.environment_id.clone()).collect();
+            let (id, is_new) = match row {
+                Some((id,)) => (id, false),
+                None => {
+                    let id = new_id();
+                    sqlx::query(
+                        "INSERT INTO certificates (id, project_id, name, description, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(&id)
+                    .bind(project_id)
+                    .bind(&m.name)
+                    .bind(m.description.as_deref().unwrap_or_default())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unique_to_exists)?;
+                    (id, true)
+                }
+            };
+            check_aliases(&mut tx, Some(&id), &m.entries).await?;
+            let kept: Vec<CertificateEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{ENTRY_COLUMNS} WHERE e.certificate_id = $1 ORDER BY env.name"
+            )))
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut merged: Vec<NewCertificateEntry> = kept
+                .into_iter()
+                .filter(|e| !new_envs.contains(&e.environment_id))
+                .map(|e| NewCertificateEntry {
+                    environment_id: e.environment_id,
+                    alias: e.alias,
+                    leaf_der: e.leaf_der,
+                    chain_pem: e.chain_pem,
+                    subject_dn: e.subject_dn,
+                    sha1_thumbprint: e.sha1_thumbprint,
+                    not_before: e.not_before,
+                    not_after: e.not_after,
+                })
+                .collect();
+            for env in &new_envs {
+                sqlx::query(
+                    "DELETE FROM certificate_entries WHERE certificate_id = $1 AND environment_id = $2",
+                )
+                .bind(&id)
+                .bind(env)
+                .execute(&mut *tx)
+                .await?;
+            }
+            insert_entries(&mut tx, &id, &m.entries).await?;
+            if !is_new {
+                if let Some(d) = &m.description {
+                    sqlx::query("UPDATE certificates SET description = $1 WHERE id = $2")
+                        .bind(d)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("UPDATE certificates SET updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                merged.extend(m.entries.iter().cloned());
+                let merged = &merged;
+                let each: SourceRederive<'_> = Box::new(move |linked| {
+                    let jwks: Vec<Jwk> = linked.iter().map(|l| l.jwk.clone()).collect();
+                    rederive(&jwks, merged)
+                });
+                cascade_update(&mut tx, &mut plan, &id, project_id, action, each, now).await?;
+            }
+            if deploy {
+                plan.deploy(
+                    KIND_CERTIFICATE,
+                    &id,
+                    project_id,
+                    new_envs.into_iter().collect(),
+                );
+            }
+            created.push(is_new);
+        }
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok((created, deployed))
     }
 
     /// Deletes a certificate, undeploys it, and unlinks or deletes the JWKs derived from it.

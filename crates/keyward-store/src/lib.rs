@@ -30,7 +30,7 @@ use sqlx::any::AnyPoolOptions;
 
 type AnyPool = sqlx::Pool<sqlx::Any>;
 
-pub use certificates::Rederive;
+pub use certificates::{CertificateMerge, Rederive, RederiveEach};
 pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
 pub use identity::Bootstrap;

@@ -1,7 +1,8 @@
 //! Raw file import of keys and keystores (reference §2.2.9, §2.3.9): the multipart form, and the
 //! files per environment — one file for the `environmentList`, or a ZIP made by `export-file`
 //! whose `<name>-<environment>.<ext>` entries are matched by environment name or through
-//! `environmentMapping`.
+//! `environmentMapping`. `read_zip` is the one reader of uploaded ZIPs (keys, keystores,
+//! certificate files): entry count, per-entry and total unpacked size capped, unsafe names refused.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -22,6 +23,8 @@ const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Most entries read from an import ZIP, and the largest entry (uncompressed).
 const MAX_ZIP_ENTRIES: usize = 64;
 const MAX_ZIP_ENTRY: u64 = 4 << 20;
+/// Most bytes read from all entries of one import ZIP together (uncompressed).
+pub const MAX_ZIP_TOTAL: u64 = 16 << 20;
 
 /// A read multipart form: text fields and the one file part.
 pub struct Form {
@@ -108,11 +111,82 @@ pub async fn read_form(
     Ok(form)
 }
 
-fn is_zip(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"PK\x03\x04")
+/// One file of an import ZIP.
+pub struct ZipFile {
+    /// The entry's name without its folders.
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
-fn mapping_error(raw: &str) -> ApiError {
+/// Reads every file of an import ZIP, within the caps: at most `MAX_ZIP_ENTRIES` entries, each
+/// at most `MAX_ZIP_ENTRY` and all together at most `MAX_ZIP_TOTAL` bytes once unpacked (read
+/// through `take()`, whatever the headers claim). An entry name that is absolute or climbs with
+/// `..` refuses the whole archive. Folders are skipped.
+pub fn read_zip(bytes: &[u8], file_field: &str) -> ApiResult<Vec<ZipFile>> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        ApiError::bad_request(format!("{file_field} is not a readable ZIP file: {e}!"))
+    };
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    if zip.len() > MAX_ZIP_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "{file_field} holds more than {MAX_ZIP_ENTRIES} entries!"
+        )));
+    }
+    let mut out = Vec::new();
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| unreadable(&e))?;
+        let raw = entry.name().map_err(|e| unreadable(&e))?.into_owned();
+        let unsafe_name = raw.starts_with('/')
+            || raw.starts_with('\\')
+            || raw.as_bytes().get(1) == Some(&b':')
+            || raw.split(['/', '\\']).any(|part| part == "..");
+        if unsafe_name {
+            return Err(ApiError::bad_request(messages::zip_unsafe_entry_name(
+                file_field, &raw,
+            )));
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        let name = raw
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let room = MAX_ZIP_TOTAL - total;
+        let mut content = Vec::new();
+        (&mut entry)
+            .take(MAX_ZIP_ENTRY.min(room) + 1)
+            .read_to_end(&mut content)
+            .map_err(|e| unreadable(&e))?;
+        let len = content.len() as u64;
+        if len > MAX_ZIP_ENTRY {
+            return Err(ApiError::bad_request(format!(
+                "An entry of {file_field} is larger than {MAX_ZIP_ENTRY} bytes!"
+            )));
+        }
+        if len > room {
+            return Err(ApiError::bad_request(messages::zip_too_large(
+                file_field,
+                MAX_ZIP_TOTAL,
+            )));
+        }
+        total += len;
+        out.push(ZipFile {
+            name,
+            bytes: content,
+        });
+    }
+    Ok(out)
+}
+
+pub fn is_zip(bytes: &[u8]) -> bool {
+    // A local file header, or the end record that alone makes an empty archive.
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
+}
+
+pub fn mapping_error(raw: &str) -> ApiError {
     ApiError::bad_request(format!(
         "environmentMapping must be a JSON object of \"package environment name\":\"target environment name\" pairs (an empty value means \"do not transfer this environment\"). Received: {raw}"
     ))
@@ -150,30 +224,8 @@ pub async fn files_per_environment(
         None => None,
         Some(raw) => Some(serde_json::from_str(raw).map_err(|_| mapping_error(raw))?),
     };
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice())).map_err(|e| {
-        ApiError::bad_request(format!("{file_field} is not a readable ZIP file: {e}!"))
-    })?;
-    if zip.len() > MAX_ZIP_ENTRIES {
-        return Err(ApiError::bad_request(format!(
-            "{file_field} holds more than {MAX_ZIP_ENTRIES} entries!"
-        )));
-    }
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| {
-            ApiError::bad_request(format!("{file_field} is not a readable ZIP file: {e}!"))
-        })?;
-        if entry.is_dir() {
-            continue;
-        }
-        let entry_name = entry
-            .name()
-            .map_err(|e| {
-                ApiError::bad_request(format!("{file_field} is not a readable ZIP file: {e}!"))
-            })?
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+    for entry in read_zip(bytes, file_field)? {
+        let entry_name = entry.name;
         let stem = entry_name
             .rsplit_once('.')
             .map_or(entry_name.as_str(), |(s, _)| s);
@@ -195,20 +247,8 @@ pub async fn files_per_environment(
             // Unmatched environments of a package are dropped.
             continue;
         };
-        let mut content = Vec::new();
-        (&mut entry)
-            .take(MAX_ZIP_ENTRY + 1)
-            .read_to_end(&mut content)
-            .map_err(|e| {
-                ApiError::bad_request(format!("{file_field} is not a readable ZIP file: {e}!"))
-            })?;
-        if content.len() as u64 > MAX_ZIP_ENTRY {
-            return Err(ApiError::bad_request(format!(
-                "An entry of {file_field} is larger than {MAX_ZIP_ENTRY} bytes!"
-            )));
-        }
         if !out.iter().any(|(e, _)| e.id == env.id) {
-            out.push((env, content));
+            out.push((env, entry.bytes));
         }
     }
     if out.is_empty() {

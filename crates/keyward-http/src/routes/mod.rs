@@ -1,6 +1,7 @@
 //! Route handlers: one file per resource. Each handler extracts, authorises and calls a service.
 
 mod admin;
+mod certificate_files;
 mod certificates;
 mod file_import;
 mod health;
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(admin::router())
         .merge(certificates::router())
+        .merge(certificate_files::router())
         .merge(jwks::router())
         .merge(keys::router())
         .merge(keystores::router())

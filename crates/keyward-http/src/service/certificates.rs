@@ -70,6 +70,16 @@ pub fn parse_upload(bytes: &[u8]) -> ApiResult<Vec<x509::Certificate>> {
     x509::order_leaf_first(certs).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// `parse_upload` for a file sent in another field than `pemEncodedFile`: messages name `field`.
+pub fn parse_upload_as(bytes: &[u8], field: &str) -> ApiResult<Vec<x509::Certificate>> {
+    parse_upload(bytes).map_err(|mut e| {
+        if let Some(rest) = e.message.strip_prefix("pemEncodedFile") {
+            e.message = format!("{field}{rest}");
+        }
+        e
+    })
+}
+
 /// One entry per environment, all with the same alias and chain.
 pub fn entries_for(
     chain: &[x509::Certificate],
