@@ -217,8 +217,8 @@ impl Store {
 
     /// Creates or updates several certificates in one transaction (file imports): each named
     /// certificate is created if missing; the environments its merge brings get the new entries,
-    /// its other environments keep theirs. With `deploy`, the imported environments are deployed
-    /// (the others are unchanged). `action` applies to the JWKs derived from an updated
+    /// its other environments keep theirs. The imported environments are deployed (the others are
+    /// unchanged). `action` applies to the JWKs derived from an updated
     /// certificate, re-derived by `rederive` from the merged entries. Returns, per merge, whether
     /// it created the certificate. Any refusal (an alias in use, a refused re-derivation) writes
     /// nothing.
@@ -226,7 +226,6 @@ impl Store {
         &self,
         project_id: &str,
         merges: &[CertificateMerge],
-        deploy: bool,
         action: JwkUpdateAction,
         rederive: RederiveEach,
     ) -> Result<(Vec<bool>, Vec<EnvDeployment>)> {
@@ -314,14 +313,12 @@ impl Store {
                 });
                 cascade_update(&mut tx, &mut plan, &id, project_id, action, each, now).await?;
             }
-            if deploy {
-                plan.deploy(
-                    KIND_CERTIFICATE,
-                    &id,
-                    project_id,
-                    new_envs.into_iter().collect(),
-                );
-            }
+            plan.deploy(
+                KIND_CERTIFICATE,
+                &id,
+                project_id,
+                new_envs.into_iter().collect(),
+            );
             created.push(is_new);
         }
         let deployed = plan.apply(&mut tx).await?;

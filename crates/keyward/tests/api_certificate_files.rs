@@ -665,10 +665,13 @@ async fn truststore_import_registers_a_bundle_in_one_environment() {
         json!(["partner-root-ca", "partner-intermediate-ca"])
     );
     assert_eq!(body["resultCount"], 2);
-    assert!(
-        body.get("deploymentResult").is_none(),
-        "does not deploy: {body}"
-    );
+    // Like every write, the import deploys: the environment records both certificates.
+    let results = body["deploymentResult"]["environmentResults"]
+        .as_array()
+        .unwrap();
+    assert_eq!(results.len(), 1, "{body}");
+    assert_eq!(results[0]["environmentName"], "test");
+    assert_eq!(results[0]["message"], "Deployed successfully");
     let unresolved = body["unresolvedReferences"].as_array().unwrap();
     assert_eq!(unresolved.len(), 2, "{body}");
     assert!(
@@ -815,7 +818,7 @@ async fn permissions_are_checked_before_anything_changes() {
     ];
     let denied = "User does not have required permission for this operation!";
     let not_found = "Project (shop) is not found or user does not have privilege to access it!";
-    // import-file deploys: EXPORT_IMPORT alone is not enough, nor MANAGE+DEPLOY alone.
+    // Both imports deploy: EXPORT_IMPORT alone is not enough, nor MANAGE+DEPLOY alone.
     for (token, message) in [
         (&exporter, denied),
         (&manager, denied),
@@ -841,17 +844,16 @@ async fn permissions_are_checked_before_anything_changes() {
         } else {
             assert_error(status, &error_of(&bytes), 400, message);
         }
-        if token != &exporter {
-            let (status, body) = import_bundle(
-                &s,
-                "test",
-                token,
-                &[],
-                Some(("ca.pem", read_fixture("chain-root.pem"))),
-            )
-            .await;
-            assert_error(status, &body, 400, message);
-        }
+        // The truststore import deploys as well: the same three permissions.
+        let (status, body) = import_bundle(
+            &s,
+            "test",
+            token,
+            &[],
+            Some(("ca.pem", read_fixture("chain-root.pem"))),
+        )
+        .await;
+        assert_error(status, &body, 400, message);
     }
     let (status, body) = import_cert(&s, ADMIN, &fields, None).await;
     assert_error(
@@ -861,11 +863,11 @@ async fn permissions_are_checked_before_anything_changes() {
         "certificateFile value can not be empty!",
     );
     assert_eq!(state(&s).await, before);
-    // Allowed: the truststore import with EXPORT_IMPORT alone, the file import with all three.
+    // Allowed: both imports with all three permissions.
     let (status, body) = import_bundle(
         &s,
         "test",
-        &exporter,
+        &all,
         &[],
         Some(("ca.pem", read_fixture("chain-root.pem"))),
     )

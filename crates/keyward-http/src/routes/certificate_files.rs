@@ -212,7 +212,7 @@ async fn import_certificate_file(
     };
     let (_, deployed) = app
         .store
-        .merge_certificates(&project.id, &[merge], true, action, rederive)
+        .merge_certificates(&project.id, &[merge], action, rederive)
         .await
         .map_err(|e| store_error(e, &name))?;
     let cert = app
@@ -301,7 +301,8 @@ async fn export_truststore_file(
 /// files, or one file) and `namePrefix`. Each file name without its extension, after the prefix,
 /// becomes a certificate's name and alias; an existing certificate of that name is updated in this
 /// environment only. Files that cannot be imported are listed in `unresolvedReferences`; all the
-/// others are written in one transaction. Does not deploy: needs `SECRETS`+`EXPORT_IMPORT`.
+/// others are written in one transaction and deployed to the environment, like every write: needs
+/// `SECRETS`+`EXPORT_IMPORT` and `SECRETS`+`MANAGE`+`DEPLOY_UNDEPLOY`.
 #[utoipa::path(post, path = "/apiops/projects/{projectName}/certificates/truststore/{environmentName}/import-file", tag = "Certificates",
     params(("projectName" = String, Path), ("environmentName" = String, Path)),
     request_body(content = TruststoreFileImport, content_type = "multipart/form-data"),
@@ -316,6 +317,10 @@ async fn import_truststore_file(
 ) -> ApiResult<Success> {
     let form = read_form(multipart, query, "truststoreFile", app.config.body_limit).await?;
     let project = project_for(&app, &caller, &project, Need::Export).await?;
+    // Every write deploys (00-product §1), this one included.
+    if !caller.may(&project.id, Need::ManageAndDeploy) {
+        return Err(ApiError::denied());
+    }
     let environment = required("environmentName", Some(&environment))?;
     let env = environment_named(&app, &environment).await?;
     let (file_name, bytes) = match &form.file {
@@ -393,16 +398,13 @@ async fn import_truststore_file(
             &unresolved,
         )));
     }
-    app.store
-        .merge_certificates(
-            &project.id,
-            &merges,
-            false,
-            JwkUpdateAction::Nullify,
-            rederive,
-        )
+    let (_, deployed) = app
+        .store
+        .merge_certificates(&project.id, &merges, JwkUpdateAction::Nullify, rederive)
         .await
         .map_err(|e| store_error(e, &merges[0].name))?;
     tracing::info!(environment = %env.name, project = %project.name, count = merges.len(), "truststore bundle imported");
-    Ok(Success::list(merges.iter().map(|m| m.name.clone())).unresolved(unresolved))
+    Ok(Success::list(merges.iter().map(|m| m.name.clone()))
+        .unresolved(unresolved)
+        .deployed(&deployed))
 }
