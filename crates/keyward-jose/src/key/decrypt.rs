@@ -38,6 +38,12 @@ pub const MAX_SCRYPT_LOG_N: u8 = 20;
 pub const MAX_SCRYPT_R: u16 = 8;
 /// Largest scrypt parallelisation `p` accepted.
 pub const MAX_SCRYPT_P: u16 = 16;
+/// Largest scrypt memory accepted, as `N·r` (memory is `128·N·r` bytes: at most 256 MiB). Each
+/// bound alone still allowed 1 GiB and, with `p`, over a minute of CPU for one uploaded file
+/// (found by the `keys` fuzz target's slow-KDF probe, FUZZING.md).
+pub const MAX_SCRYPT_N_TIMES_R: u64 = 1 << 21;
+/// Largest total scrypt work accepted, as `N·r·p` (OpenSSL's default 2^14·8·1 is 2^17).
+pub const MAX_SCRYPT_WORK: u64 = 1 << 22;
 
 /// Longest salt read by the PKCS#12 KDF shim.
 const MAX_SALT: usize = 1024;
@@ -168,6 +174,17 @@ fn check_pbes2_work(kdf: &pkcs5::pbes2::Kdf) -> Result<(), Error> {
             ),
         ];
         for (what, value, max) in checks {
+            if value > max {
+                return Err(Error::KdfTooExpensive { what, value, max });
+            }
+        }
+        // Within the bounds above the products cannot overflow (2^20 · 8 · 16 = 2^27).
+        let n_r = s.cost_parameter * u64::from(s.block_size);
+        let work = n_r * u64::from(s.parallelization);
+        for (what, value, max) in [
+            ("scrypt memory N·r", n_r, MAX_SCRYPT_N_TIMES_R),
+            ("scrypt work N·r·p", work, MAX_SCRYPT_WORK),
+        ] {
             if value > max {
                 return Err(Error::KdfTooExpensive { what, value, max });
             }

@@ -181,6 +181,9 @@ fn huge_kdf_work_is_refused_before_any_work() {
         ("scrypt cost N 2097152", 0),
         ("scrypt block size r 9", 1),
         ("scrypt parallelisation p 17", 2),
+        // Each parameter within its bound, the products not (the fuzz target's slow-KDF probe).
+        ("scrypt memory N·r 8388608", 3),
+        ("scrypt work N·r·p 8388608", 4),
     ] {
         let der = with_kdf("p256.p8-scrypt.pem", |kdf| {
             let pkcs5::pbes2::Kdf::Scrypt(s) = kdf else {
@@ -189,7 +192,16 @@ fn huge_kdf_work_is_refused_before_any_work() {
             match change {
                 0 => s.cost_parameter = 1 << 21,
                 1 => s.block_size = 9,
-                _ => s.parallelization = 17,
+                2 => s.parallelization = 17,
+                3 => {
+                    s.cost_parameter = 1 << 20;
+                    s.block_size = 8;
+                }
+                _ => {
+                    s.cost_parameter = 1 << 16;
+                    s.block_size = 8;
+                    s.parallelization = 16;
+                }
             }
         });
         let msg = parse_key(&der, Some(PW)).unwrap_err().to_string();
