@@ -2,9 +2,7 @@
 //! deployed to those environments; the JWKs derived from them follow through [`crate::sources`].
 
 use crate::deploy::{DeploymentPlan, EnvDeployment};
-use crate::sources::{
-    KIND_KEY, SourceRederive, SourceTable, cascade_delete, cascade_update, redeploy,
-};
+use crate::sources::{KIND_KEY, SourceRederive, SourceTable, cascade_update, redeploy};
 use crate::{
     CryptoKey, CryptoKeyEntry, JwkDeleteAction, JwkUpdateAction, KeyDraft, NewKeyEntry, Result,
     Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
@@ -177,20 +175,7 @@ impl Store {
         name: &str,
         action: JwkDeleteAction,
     ) -> Result<Vec<EnvDeployment>> {
-        let mut tx = self.begin().await?;
-        let Some(id) = KEYS.find(&mut tx, project_id, name).await? else {
-            return Err(StoreError::NotFound);
-        };
-        let mut plan = DeploymentPlan::default();
-        let envs = KEYS.entry_envs(&mut tx, &id).await?;
-        if !envs.is_empty() {
-            plan.undeploy(KEYS.kind, &id, envs);
-        }
-        cascade_delete(&mut tx, &mut plan, &id, action, now_ms()).await?;
-        KEYS.delete(&mut tx, &id).await?;
-        let deployed = plan.apply(&mut tx).await?;
-        tx.commit().await?;
-        Ok(deployed)
+        self.delete_source(&KEYS, project_id, name, action).await
     }
 }
 

@@ -3,9 +3,7 @@
 //! follow through [`crate::sources`]. The keystore password is never stored.
 
 use crate::deploy::{DeploymentPlan, EnvDeployment};
-use crate::sources::{
-    KIND_KEYSTORE, SourceRederive, SourceTable, cascade_delete, cascade_update, redeploy,
-};
+use crate::sources::{KIND_KEYSTORE, SourceRederive, SourceTable, cascade_update, redeploy};
 use crate::{
     JwkDeleteAction, JwkUpdateAction, KeystoreDraft, NewKeystoreEntry, Result, Store, StoreError,
     StoredKeystore, StoredKeystoreEntry, Tx, new_id, now_ms, unique_to_exists,
@@ -175,20 +173,8 @@ impl Store {
         name: &str,
         action: JwkDeleteAction,
     ) -> Result<Vec<EnvDeployment>> {
-        let mut tx = self.begin().await?;
-        let Some(id) = KEYSTORES.find(&mut tx, project_id, name).await? else {
-            return Err(StoreError::NotFound);
-        };
-        let mut plan = DeploymentPlan::default();
-        let envs = KEYSTORES.entry_envs(&mut tx, &id).await?;
-        if !envs.is_empty() {
-            plan.undeploy(KEYSTORES.kind, &id, envs);
-        }
-        cascade_delete(&mut tx, &mut plan, &id, action, now_ms()).await?;
-        KEYSTORES.delete(&mut tx, &id).await?;
-        let deployed = plan.apply(&mut tx).await?;
-        tx.commit().await?;
-        Ok(deployed)
+        self.delete_source(&KEYSTORES, project_id, name, action)
+            .await
     }
 }
 

@@ -245,3 +245,30 @@ pub(crate) async fn cascade_delete(
     }
     Ok(())
 }
+
+impl crate::Store {
+    /// Deletes the named source of `table` (a key or a keystore), undeploys it from its
+    /// environments, and unlinks or deletes the JWKs derived from it, in one transaction.
+    pub(crate) async fn delete_source(
+        &self,
+        table: &SourceTable,
+        project_id: &str,
+        name: &str,
+        action: crate::JwkDeleteAction,
+    ) -> Result<Vec<crate::EnvDeployment>> {
+        let mut tx = self.begin().await?;
+        let Some(id) = table.find(&mut tx, project_id, name).await? else {
+            return Err(crate::StoreError::NotFound);
+        };
+        let mut plan = DeploymentPlan::default();
+        let envs = table.entry_envs(&mut tx, &id).await?;
+        if !envs.is_empty() {
+            plan.undeploy(table.kind, &id, envs);
+        }
+        cascade_delete(&mut tx, &mut plan, &id, action, crate::now_ms()).await?;
+        table.delete(&mut tx, &id).await?;
+        let deployed = plan.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok(deployed)
+    }
+}
