@@ -123,6 +123,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .layer(
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
+                header::HeaderName::from_static(service::package::PASSPHRASE_HEADER),
             ]),
         )
         .layer(

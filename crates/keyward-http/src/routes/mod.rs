@@ -9,6 +9,7 @@ mod jwk_sources;
 mod jwks;
 mod keys;
 mod keystores;
+mod packages;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,5 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(jwks::router())
         .merge(keys::router())
         .merge(keystores::router())
+        .merge(packages::router())
         .merge(jwk_sources::router())
 }
