@@ -4,6 +4,7 @@
 //! cascades) → [`keyward_store::Store`]. Handlers never write SQL; the JOSE work is done by the pure
 //! `keyward-jose` crate.
 
+pub mod audit;
 pub mod auth;
 pub mod deployment;
 pub mod envelope;
@@ -90,7 +91,11 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        state.auth.authenticate(header).await.map(Caller)
+        let principal = state.auth.authenticate(header).await?;
+        if let Some(slot) = parts.extensions.get::<audit::AuditSlot>() {
+            slot.principal(&principal);
+        }
+        Ok(Caller(principal))
     }
 }
 
@@ -114,12 +119,13 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             }),
         )
         .fallback(no_route)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(move |r| {
             normalize_errors(r, body_limit)
         }))
+        .layer(middleware::from_fn_with_state(state, audit::record))
         .layer(
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,

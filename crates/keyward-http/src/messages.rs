@@ -120,6 +120,18 @@ pub fn token_not_found(name: &str) -> String {
 
 pub const EXPIRES_AT_INVALID: &str = "expiresAt value must be null or an RFC 3339 date-time in the future (e.g. 2027-01-31T00:00:00Z)!";
 
+// ---- audit trail -------------------------------------------------------------------------------
+
+pub fn audit_moment_invalid(field: &str, value: &str) -> String {
+    format!(
+        "{field} ({value}) is not valid! Use unix milliseconds or an RFC 3339 date-time (e.g. 2027-01-31T00:00:00Z)."
+    )
+}
+
+pub fn audit_number_invalid(field: &str, value: &str, min: i64, max: i64) -> String {
+    format!("{field} ({value}) is not valid! Use a whole number from {min} to {max}.")
+}
+
 pub const PASSWORD_TOO_SHORT: &str = "password value must have at least 8 characters!";
 
 // ---- requests ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! Route handlers: one file per resource. Each handler extracts, authorises and calls a service.
 
 mod admin;
+mod audit;
 mod certificate_files;
 mod certificates;
 mod file_import;
@@ -21,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(admin::router())
+        .merge(audit::router())
         .merge(certificates::router())
         .merge(certificate_files::router())
         .merge(jwks::router())
