@@ -66,7 +66,15 @@ async fn generated_keys_agree_with_jwcrypto() {
     };
     let s = Server::with_world().await;
     // (name, type, sub-object, kty, alg, bits)
-    let table: &[(&str, &str, Value, &str, &str, Option<u32>)] = &[
+    type Case = (
+        &'static str,
+        &'static str,
+        Value,
+        &'static str,
+        &'static str,
+        Option<u32>,
+    );
+    let table: &[Case] = &[
         (
             "rsa2048",
             "RSA",
