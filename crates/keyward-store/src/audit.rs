@@ -431,19 +431,19 @@ mod tests {
         assert_ne!(base, chain_hash(&[1; 32], 1, 10, &entry()));
         assert_ne!(base, chain_hash(&GENESIS, 2, 10, &entry()));
         assert_ne!(base, chain_hash(&GENESIS, 1, 11, &entry()));
-        let variants: Vec<Box<dyn Fn(&mut AuditEntry)>> = vec![
-            Box::new(|e| e.user_id = None),
-            Box::new(|e| e.username = Some("admin2".into())),
-            Box::new(|e| e.token_id = Some("t2".into())),
-            Box::new(|e| e.client_addr = None),
-            Box::new(|e| e.method = "PUT".into()),
-            Box::new(|e| e.route.push('x')),
-            Box::new(|e| e.project = Some(String::new())),
-            Box::new(|e| e.object_kind = None),
-            Box::new(|e| e.object_name = Some("k2".into())),
-            Box::new(|e| e.action = "delete".into()),
-            Box::new(|e| e.status = 400),
-            Box::new(|e| e.outcome = "error".into()),
+        let variants: Vec<fn(&mut AuditEntry)> = vec![
+            |e| e.user_id = None,
+            |e| e.username = Some("admin2".into()),
+            |e| e.token_id = Some("t2".into()),
+            |e| e.client_addr = None,
+            |e| e.method = "PUT".into(),
+            |e| e.route.push('x'),
+            |e| e.project = Some(String::new()),
+            |e| e.object_kind = None,
+            |e| e.object_name = Some("k2".into()),
+            |e| e.action = "delete".into(),
+            |e| e.status = 400,
+            |e| e.outcome = "error".into(),
         ];
         for change in variants {
             let mut e = entry();
