@@ -1,7 +1,7 @@
 //! Authentication: personal API access tokens, client-credentials tokens and passwords.
 //!
 //! A token is shown once and stored only as `HMAC-SHA256(pepper, token)`; the pepper is a random
-//! server secret kept in the store's settings. Tokens are 256-bit random values, so a keyed hash is
+//! server secret kept in the store's settings, sealed under the master key. Tokens are 256-bit random values, so a keyed hash is
 //! enough (no stretching, no per-request Argon2). Passwords are hashed with Argon2id.
 //!
 //! Resolved callers are cached by token hash. Every identity change (token revoked, permissions
@@ -41,7 +41,7 @@ type CachedCaller = (u64, Instant, Arc<Principal>);
 
 pub struct Auth {
     store: Store,
-    pepper: Vec<u8>,
+    pepper: zeroize::Zeroizing<Vec<u8>>,
     generation: AtomicU64,
     cache: RwLock<HashMap<TokenHash, CachedCaller>>,
     /// How long a cached caller is trusted (unbounded on a store owned by this process).
@@ -52,7 +52,9 @@ impl Auth {
     /// Loads (or creates, on first start) the pepper.
     pub async fn new(store: Store) -> ApiResult<Auth> {
         let pepper = store
-            .setting_or_init(PEPPER_SETTING, || random_bytes::<32>().to_vec())
+            .sealed_setting_or_init(PEPPER_SETTING, || {
+                zeroize::Zeroizing::new(random_bytes::<32>().to_vec())
+            })
             .await
             .map_err(ApiError::internal)?;
         let ttl = (store.backend() == Backend::Postgres).then_some(SHARED_CACHE_TTL);

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use keyward_http::auth::Auth;
 use keyward_http::{AppState, Config, app};
-use keyward_store::{Bootstrap, Store};
+use keyward_store::{Bootstrap, Kek, Keyring, Store};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -77,6 +77,10 @@ fn world() -> &'static World {
         let dir = tempfile::tempdir().unwrap();
         let app = rt.block_on(async {
             let store = Store::open_sqlite(&dir.path().join("keyward.db"))
+                .await
+                .unwrap();
+            let (store, _) = store
+                .unlock(Keyring::new(Kek::generate().0, Vec::new()))
                 .await
                 .unwrap();
             let auth = Auth::new(store.clone()).await.unwrap();

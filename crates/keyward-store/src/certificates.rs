@@ -157,6 +157,7 @@ impl Store {
         action: JwkUpdateAction,
         rederive: Rederive<'_>,
     ) -> Result<Vec<EnvDeployment>> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
         let row: Option<(String,)> =
             sqlx::query_as("SELECT id FROM certificates WHERE project_id = $1 AND name = $2")
@@ -209,7 +210,10 @@ impl Store {
             let jwks: Vec<Jwk> = linked.iter().map(|l| l.jwk.clone()).collect();
             rederive(&jwks, entries)
         });
-        cascade_update(&mut tx, &mut plan, &id, project_id, action, rederive, now).await?;
+        cascade_update(
+            &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
+        )
+        .await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)
@@ -229,6 +233,7 @@ impl Store {
         action: JwkUpdateAction,
         rederive: RederiveEach,
     ) -> Result<(Vec<bool>, Vec<EnvDeployment>)> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
         let mut plan = DeploymentPlan::default();
         let mut created = Vec::with_capacity(merges.len());
@@ -311,7 +316,8 @@ impl Store {
                     let jwks: Vec<Jwk> = linked.iter().map(|l| l.jwk.clone()).collect();
                     rederive(&jwks, merged)
                 });
-                cascade_update(&mut tx, &mut plan, &id, project_id, action, each, now).await?;
+                cascade_update(&mut tx, keys, &mut plan, &id, project_id, action, each, now)
+                    .await?;
             }
             plan.deploy(
                 KIND_CERTIFICATE,

@@ -111,6 +111,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("alg", Col::Text),
             ("kid_given", Col::Int),
             ("jwk_json", Col::Text),
+            ("jwk_private", Col::Blob),
             ("created_at", Col::Int),
             ("updated_at", Col::Int),
         ],
@@ -158,7 +159,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("alias", Col::Text),
             ("keystore_type", Col::Text),
             ("file", Col::Blob),
-            ("extracted", Col::Text),
+            ("extracted", Col::Blob),
         ],
     ),
     (

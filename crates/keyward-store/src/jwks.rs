@@ -1,26 +1,88 @@
 //! JWKs: one key per named object, deployed to every environment.
+//!
+//! `jwks.jwk_json` holds the public members only, in plaintext (lists and a public JWK Set never
+//! need a key); when the JWK has private members the complete JSON, exactly as given, is sealed in
+//! `jwks.jwk_private`, and every read returns that. The store splits and reveals on its own, so its
+//! callers only ever see the complete JSON.
+
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use crate::deploy::{DeploymentPlan, EnvDeployment, KIND_JWK, all_environment_ids};
+use crate::seal::{Binding, Keyring, Record};
 use crate::{Jwk, NewJwk, Result, Store, StoreError, new_id, now_ms, unique_to_exists};
+
+/// Members that are private in every key type (RFC 7518 §6.3.2, RFC 8037 §2); `k` is private
+/// in `oct` keys.
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth"];
+
+fn private_binding<'a>(project_id: &'a str, jwk_id: &'a str) -> Binding<'a> {
+    Binding {
+        record: Record {
+            table: "jwks",
+            field: "jwk_private",
+            row: jwk_id,
+        },
+        project: project_id,
+        environment: "",
+        object: jwk_id,
+    }
+}
+
+/// The stored form of a complete JWK JSON: the public members in plaintext, and the complete
+/// JSON sealed when it has private members. Text that is not a JSON object is sealed whole.
+pub(crate) fn split_private(
+    keys: &Keyring,
+    project_id: &str,
+    jwk_id: &str,
+    full: &str,
+) -> (String, Option<Vec<u8>>) {
+    let sealed = || Some(keys.seal(&private_binding(project_id, jwk_id), full.as_bytes()));
+    let Ok(serde_json::Value::Object(mut members)) = serde_json::from_str(full) else {
+        return ("{}".to_owned(), sealed());
+    };
+    let oct = members.get("kty").and_then(|k| k.as_str()) == Some("oct");
+    let mut removed = false;
+    for m in PRIVATE_MEMBERS.iter().chain(oct.then_some(&"k")) {
+        removed |= members.remove(*m).is_some();
+    }
+    if !removed {
+        return (full.to_owned(), None);
+    }
+    let public = serde_json::to_string(&members).unwrap_or_else(|_| "{}".to_owned());
+    (public, sealed())
+}
+
+/// A JWK row with its complete JSON (opened from `jwk_private` when there is one).
+pub(crate) fn reveal(keys: &Keyring, row: &AnyRow) -> Result<Jwk> {
+    let mut jwk = Jwk::from_row(row)?;
+    let private: Option<Vec<u8>> = row.try_get("jwk_private")?;
+    if let Some(sealed) = private {
+        let full = keys.open(&private_binding(&jwk.project_id, &jwk.id), &sealed)?;
+        jwk.jwk_json = String::from_utf8(full.to_vec())
+            .map_err(|_| StoreError::Sealed(crate::SealError::Malformed))?;
+    }
+    Ok(jwk)
+}
 
 impl Store {
     pub async fn list_jwks(&self, project_id: &str) -> Result<Vec<Jwk>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM jwks WHERE project_id = $1 ORDER BY name")
-                .bind(project_id)
-                .fetch_all(&self.read)
-                .await?,
-        )
+        let keys = self.keys()?;
+        let rows = sqlx::query("SELECT * FROM jwks WHERE project_id = $1 ORDER BY name")
+            .bind(project_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(|r| reveal(keys, r)).collect()
     }
 
     pub async fn jwk(&self, project_id: &str, name: &str) -> Result<Option<Jwk>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM jwks WHERE project_id = $1 AND name = $2")
-                .bind(project_id)
-                .bind(name)
-                .fetch_optional(&self.read)
-                .await?,
-        )
+        let keys = self.keys()?;
+        let row = sqlx::query("SELECT * FROM jwks WHERE project_id = $1 AND name = $2")
+            .bind(project_id)
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| reveal(keys, &r)).transpose()
     }
 
     /// Creates a JWK and deploys it to every environment.
@@ -35,6 +97,7 @@ impl Store {
         new: &NewJwk,
         keystore_alias: Option<&str>,
     ) -> Result<(Jwk, Vec<EnvDeployment>)> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
         let exists: Option<(String,)> =
             sqlx::query_as("SELECT id FROM jwks WHERE project_id = $1 AND name = $2")
@@ -64,10 +127,11 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
+        let (public, private) = split_private(keys, &jwk.project_id, &jwk.id, &jwk.jwk_json);
         sqlx::query(
             "INSERT INTO jwks (id, project_id, name, description, source_type, source_id, source_url, \
-             source_environment_id, kty, kid, key_use, alg, kid_given, jwk_json, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             source_environment_id, kty, kid, key_use, alg, kid_given, jwk_json, jwk_private, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&jwk.id)
         .bind(&jwk.project_id)
@@ -82,7 +146,8 @@ impl Store {
         .bind(&jwk.key_use)
         .bind(&jwk.alg)
         .bind(i64::from(jwk.kid_given))
-        .bind(&jwk.jwk_json)
+        .bind(public)
+        .bind(private)
         .bind(jwk.created_at)
         .bind(jwk.updated_at)
         .execute(&mut *tx)
@@ -115,14 +180,14 @@ impl Store {
         new_name: Option<&str>,
         description: Option<&str>,
     ) -> Result<(Jwk, Vec<EnvDeployment>)> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
-        let current: Option<Jwk> =
-            sqlx::query_as("SELECT * FROM jwks WHERE project_id = $1 AND name = $2")
-                .bind(project_id)
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(mut jwk) = current else {
+        let current = sqlx::query("SELECT * FROM jwks WHERE project_id = $1 AND name = $2")
+            .bind(project_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(mut jwk) = current.map(|r| reveal(keys, &r)).transpose()? else {
             return Err(StoreError::NotFound);
         };
         if let Some(new_name) = new_name

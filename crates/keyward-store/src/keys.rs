@@ -2,6 +2,7 @@
 //! deployed to those environments; the JWKs derived from them follow through [`crate::sources`].
 
 use crate::deploy::{DeploymentPlan, EnvDeployment};
+use crate::seal::{Binding, Keyring, Record};
 use crate::sources::{KIND_KEY, SourceRederive, SourceTable, cascade_update, redeploy};
 use crate::{
     CryptoKey, CryptoKeyEntry, JwkDeleteAction, JwkUpdateAction, KeyDraft, NewKeyEntry, Result,
@@ -15,8 +16,58 @@ pub(crate) const KEYS: SourceTable = SourceTable {
     kind: KIND_KEY,
 };
 
-const ENTRY_COLUMNS: &str = "SELECT e.key_id, e.environment_id, env.name AS environment_name, e.alias, e.content \
-     FROM crypto_key_entries e JOIN environments env ON env.id = e.environment_id";
+const ENTRY_COLUMNS: &str = "SELECT e.id, k.project_id, e.key_id, e.environment_id, env.name AS environment_name, e.alias, e.content \
+     FROM crypto_key_entries e JOIN environments env ON env.id = e.environment_id \
+     JOIN crypto_keys k ON k.id = e.key_id";
+
+/// An entry as stored: `content` sealed.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: String,
+    project_id: String,
+    key_id: String,
+    environment_id: String,
+    environment_name: String,
+    alias: String,
+    content: Vec<u8>,
+}
+
+/// What a key entry's content is bound to.
+fn content_binding<'a>(
+    row: &'a str,
+    project_id: &'a str,
+    key_id: &'a str,
+    environment_id: &'a str,
+) -> Binding<'a> {
+    Binding {
+        record: Record {
+            table: "crypto_key_entries",
+            field: "content",
+            row,
+        },
+        project: project_id,
+        environment: environment_id,
+        object: key_id,
+    }
+}
+
+fn open_entries(keys: &Keyring, rows: Vec<EntryRow>) -> Result<Vec<CryptoKeyEntry>> {
+    rows.into_iter()
+        .map(|r| {
+            let content = keys.open(
+                &content_binding(&r.id, &r.project_id, &r.key_id, &r.environment_id),
+                &r.content,
+            )?;
+            Ok(CryptoKeyEntry {
+                key_id: r.key_id,
+                environment_id: r.environment_id,
+                environment_name: r.environment_name,
+                alias: r.alias,
+                content: content.to_vec(),
+            })
+        })
+        .collect()
+}
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -41,13 +92,13 @@ impl Store {
         .bind(project_id)
         .fetch_all(&self.read)
         .await?;
-        let entries: Vec<CryptoKeyEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{ENTRY_COLUMNS} JOIN crypto_keys k ON k.id = e.key_id WHERE k.project_id = $1 ORDER BY env.name"
+        let entries: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ENTRY_COLUMNS} WHERE k.project_id = $1 ORDER BY env.name"
         )))
         .bind(project_id)
         .fetch_all(&self.read)
         .await?;
-        Ok(assemble(rows, entries))
+        Ok(assemble(rows, open_entries(self.keys()?, entries)?))
     }
 
     pub async fn key(&self, project_id: &str, name: &str) -> Result<Option<CryptoKey>> {
@@ -59,13 +110,13 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let entries: Vec<CryptoKeyEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let entries: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{ENTRY_COLUMNS} WHERE e.key_id = $1 ORDER BY env.name"
         )))
         .bind(&row.id)
         .fetch_all(&self.read)
         .await?;
-        Ok(assemble(vec![row], entries).pop())
+        Ok(assemble(vec![row], open_entries(self.keys()?, entries)?).pop())
     }
 
     /// Creates a key with its entries and deploys it to their environments.
@@ -74,6 +125,7 @@ impl Store {
         project_id: &str,
         draft: &KeyDraft,
     ) -> Result<(String, Vec<EnvDeployment>)> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
         if KEYS.find(&mut tx, project_id, &draft.name).await?.is_some() {
             return Err(StoreError::AlreadyExists);
@@ -93,7 +145,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
-        insert_entries(&mut tx, &id, &draft.entries).await?;
+        insert_entries(&mut tx, keys, project_id, &id, &draft.entries).await?;
         let mut plan = DeploymentPlan::default();
         redeploy(
             &mut plan,
@@ -118,6 +170,7 @@ impl Store {
         draft: &KeyDraft,
         cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
     ) -> Result<Vec<EnvDeployment>> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
         let Some(id) = KEYS.find(&mut tx, project_id, name).await? else {
             return Err(StoreError::NotFound);
@@ -150,7 +203,7 @@ impl Store {
         }
         let old_envs = KEYS.entry_envs(&mut tx, &id).await?;
         KEYS.delete_entries(&mut tx, &id).await?;
-        insert_entries(&mut tx, &id, &draft.entries).await?;
+        insert_entries(&mut tx, keys, project_id, &id, &draft.entries).await?;
         let mut plan = DeploymentPlan::default();
         redeploy(
             &mut plan,
@@ -161,7 +214,10 @@ impl Store {
             draft.entries.iter().map(|e| e.environment_id.clone()),
         );
         if let Some((action, rederive)) = cascade {
-            cascade_update(&mut tx, &mut plan, &id, project_id, action, rederive, now).await?;
+            cascade_update(
+                &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
+            )
+            .await?;
         }
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
@@ -179,16 +235,27 @@ impl Store {
     }
 }
 
-async fn insert_entries(tx: &mut Tx, key_id: &str, entries: &[NewKeyEntry]) -> Result<()> {
+async fn insert_entries(
+    tx: &mut Tx,
+    keys: &Keyring,
+    project_id: &str,
+    key_id: &str,
+    entries: &[NewKeyEntry],
+) -> Result<()> {
     for e in entries {
+        let id = new_id();
+        let sealed = keys.seal(
+            &content_binding(&id, project_id, key_id, &e.environment_id),
+            &e.content,
+        );
         sqlx::query(
             "INSERT INTO crypto_key_entries (id, key_id, environment_id, alias, content) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(new_id())
+        .bind(&id)
         .bind(key_id)
         .bind(&e.environment_id)
         .bind(&e.alias)
-        .bind(&e.content)
+        .bind(sealed)
         .execute(&mut **tx)
         .await?;
     }
@@ -222,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn stale_drafts_are_refused() {
         let path = std::env::temp_dir().join(format!("keyward-keys-{}.db", new_id()));
-        let store = Store::open_sqlite(&path).await.unwrap();
+        let store = crate::test_store(&path).await;
         let (env, _) = store.create_environment("e", "", "TEST").await.unwrap();
         let project = store.create_project("p", "").await.unwrap();
         let mut draft = KeyDraft {

@@ -3,6 +3,7 @@
 //! follow through [`crate::sources`]. The keystore password is never stored.
 
 use crate::deploy::{DeploymentPlan, EnvDeployment};
+use crate::seal::{Binding, Keyring, Record};
 use crate::sources::{KIND_KEYSTORE, SourceRederive, SourceTable, cascade_update, redeploy};
 use crate::{
     JwkDeleteAction, JwkUpdateAction, KeystoreDraft, NewKeystoreEntry, Result, Store, StoreError,
@@ -16,8 +17,72 @@ pub(crate) const KEYSTORES: SourceTable = SourceTable {
     kind: KIND_KEYSTORE,
 };
 
-const ENTRY_COLUMNS: &str = "SELECT e.keystore_id, e.environment_id, env.name AS environment_name, e.alias, e.keystore_type, e.file, e.extracted \
-     FROM keystore_entries e JOIN environments env ON env.id = e.environment_id";
+const ENTRY_COLUMNS: &str = "SELECT e.id, k.project_id, e.keystore_id, e.environment_id, env.name AS environment_name, e.alias, e.keystore_type, e.file, e.extracted \
+     FROM keystore_entries e JOIN environments env ON env.id = e.environment_id \
+     JOIN keystores k ON k.id = e.keystore_id";
+
+/// An entry as stored: `file` and `extracted` sealed.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: String,
+    project_id: String,
+    keystore_id: String,
+    environment_id: String,
+    environment_name: String,
+    alias: String,
+    keystore_type: String,
+    file: Vec<u8>,
+    extracted: Vec<u8>,
+}
+
+/// What a keystore entry's `field` is bound to.
+fn binding<'a>(
+    field: &'static str,
+    row: &'a str,
+    project_id: &'a str,
+    keystore_id: &'a str,
+    environment_id: &'a str,
+) -> Binding<'a> {
+    Binding {
+        record: Record {
+            table: "keystore_entries",
+            field,
+            row,
+        },
+        project: project_id,
+        environment: environment_id,
+        object: keystore_id,
+    }
+}
+
+fn open_entries(keys: &Keyring, rows: Vec<EntryRow>) -> Result<Vec<StoredKeystoreEntry>> {
+    rows.into_iter()
+        .map(|r| {
+            let b = |field| {
+                binding(
+                    field,
+                    &r.id,
+                    &r.project_id,
+                    &r.keystore_id,
+                    &r.environment_id,
+                )
+            };
+            let file = keys.open(&b("file"), &r.file)?;
+            let extracted = keys.open(&b("extracted"), &r.extracted)?;
+            let extracted = String::from_utf8(extracted.to_vec())
+                .map_err(|_| StoreError::Sealed(crate::SealError::Malformed))?;
+            Ok(StoredKeystoreEntry {
+                keystore_id: r.keystore_id,
+                environment_id: r.environment_id,
+                environment_name: r.environment_name,
+                alias: r.alias,
+                keystore_type: r.keystore_type,
+                file: file.to_vec(),
+                extracted,
+            })
+        })
+        .collect()
+}
 
 #[derive(sqlx::FromRow)]
 struct KeystoreRow {
@@ -40,13 +105,13 @@ impl Store {
         .bind(project_id)
         .fetch_all(&self.read)
         .await?;
-        let entries: Vec<StoredKeystoreEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{ENTRY_COLUMNS} JOIN keystores k ON k.id = e.keystore_id WHERE k.project_id = $1 ORDER BY env.name"
+        let entries: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{ENTRY_COLUMNS} WHERE k.project_id = $1 ORDER BY env.name"
         )))
         .bind(project_id)
         .fetch_all(&self.read)
         .await?;
-        Ok(assemble(rows, entries))
+        Ok(assemble(rows, open_entries(self.keys()?, entries)?))
     }
 
     pub async fn keystore(&self, project_id: &str, name: &str) -> Result<Option<StoredKeystore>> {
@@ -58,13 +123,13 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let entries: Vec<StoredKeystoreEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let entries: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{ENTRY_COLUMNS} WHERE e.keystore_id = $1 ORDER BY env.name"
         )))
         .bind(&row.id)
         .fetch_all(&self.read)
         .await?;
-        Ok(assemble(vec![row], entries).pop())
+        Ok(assemble(vec![row], open_entries(self.keys()?, entries)?).pop())
     }
 
     /// Creates a keystore with its entries and deploys it to their environments.
@@ -73,6 +138,7 @@ impl Store {
         project_id: &str,
         draft: &KeystoreDraft,
     ) -> Result<(String, Vec<EnvDeployment>)> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
         if KEYSTORES
             .find(&mut tx, project_id, &draft.name)
@@ -94,7 +160,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
-        insert_entries(&mut tx, &id, &draft.entries).await?;
+        insert_entries(&mut tx, keys, project_id, &id, &draft.entries).await?;
         let mut plan = DeploymentPlan::default();
         redeploy(
             &mut plan,
@@ -119,6 +185,7 @@ impl Store {
         draft: &KeystoreDraft,
         cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
     ) -> Result<Vec<EnvDeployment>> {
+        let keys = self.keys()?;
         let mut tx = self.begin().await?;
         let Some(id) = KEYSTORES.find(&mut tx, project_id, name).await? else {
             return Err(StoreError::NotFound);
@@ -148,7 +215,7 @@ impl Store {
         }
         let old_envs = KEYSTORES.entry_envs(&mut tx, &id).await?;
         KEYSTORES.delete_entries(&mut tx, &id).await?;
-        insert_entries(&mut tx, &id, &draft.entries).await?;
+        insert_entries(&mut tx, keys, project_id, &id, &draft.entries).await?;
         let mut plan = DeploymentPlan::default();
         redeploy(
             &mut plan,
@@ -159,7 +226,10 @@ impl Store {
             draft.entries.iter().map(|e| e.environment_id.clone()),
         );
         if let Some((action, rederive)) = cascade {
-            cascade_update(&mut tx, &mut plan, &id, project_id, action, rederive, now).await?;
+            cascade_update(
+                &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
+            )
+            .await?;
         }
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
@@ -180,21 +250,27 @@ impl Store {
 
 async fn insert_entries(
     tx: &mut Tx,
+    keys: &Keyring,
+    project_id: &str,
     keystore_id: &str,
     entries: &[NewKeystoreEntry],
 ) -> Result<()> {
     for e in entries {
+        let id = new_id();
+        let b = |field| binding(field, &id, project_id, keystore_id, &e.environment_id);
+        let file = keys.seal(&b("file"), &e.file);
+        let extracted = keys.seal(&b("extracted"), e.extracted.as_bytes());
         sqlx::query(
             "INSERT INTO keystore_entries (id, keystore_id, environment_id, alias, keystore_type, file, extracted) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(new_id())
+        .bind(&id)
         .bind(keystore_id)
         .bind(&e.environment_id)
         .bind(&e.alias)
         .bind(&e.keystore_type)
-        .bind(&e.file)
-        .bind(&e.extracted)
+        .bind(file)
+        .bind(extracted)
         .execute(&mut **tx)
         .await?;
     }

@@ -20,10 +20,12 @@ mod jwks;
 mod keys;
 mod keystores;
 mod model;
+pub mod seal;
+mod sealing;
 mod sources;
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sqlx::Executor;
@@ -40,6 +42,8 @@ pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
 pub use identity::Bootstrap;
 pub use model::*;
+pub use seal::{Kek, KeyError, Keyring, SealError};
+pub use sealing::{KeyCheck, RekeyReport};
 pub use sources::{KIND_KEY, KIND_KEYSTORE, SourceRederive};
 
 /// Why a store operation did not happen. Nothing was written when one of these is returned.
@@ -67,6 +71,25 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A sealed record could not be opened (or the store has no master key).
+    #[error("encrypted record: {0}")]
+    Sealed(#[from] SealError),
+    /// The master key given is not the one this store's data is sealed under.
+    #[error("the master key does not match the store (its data is sealed under key id {expected})")]
+    WrongMasterKey {
+        /// The key id (not the key) the store expects.
+        expected: String,
+    },
+    /// After a rekey, records are still sealed under an old master key (a node whose primary key
+    /// is the old one wrote them meanwhile).
+    #[error("{0} records are still sealed under an old master key")]
+    RekeyIncomplete(u64),
+    /// A rotation to another new master key is under way.
+    #[error("a rotation to master key {pending} is under way")]
+    RotationPending {
+        /// The key id the unfinished rotation moves to.
+        pending: String,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -108,6 +131,8 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     url: String,
+    /// The master keys records are sealed with; set by [`Store::unlock`].
+    keyring: Option<Arc<Keyring>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -127,7 +152,9 @@ impl Store {
     }
 
     /// Opens a store from a URL — `sqlite://path/to/file.db` or `postgres://user:pw@host/db`
-    /// (TLS with `?sslmode=require` or `verify-full`) — and applies its migrations.
+    /// (TLS with `?sslmode=require` or `verify-full`) — and applies its migrations. Secrets can be
+    /// read or written only after [`Store::unlock`] gave it its master keys; until then such
+    /// calls fail with [`SealError::NoKey`] (migrations and `store copy` need no key).
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -142,6 +169,7 @@ impl Store {
                 write: pool,
                 backend: Backend::Postgres,
                 url: url.to_owned(),
+                keyring: None,
             };
             store.init_audit_head().await?;
             return Ok(store);
@@ -186,6 +214,7 @@ impl Store {
             write,
             backend: Backend::Sqlite,
             url: url.to_owned(),
+            keyring: None,
         };
         store.init_audit_head().await?;
         Ok(store)
@@ -216,9 +245,10 @@ impl Store {
         Ok(self.write.begin().await?)
     }
 
-    /// Returns the value of a setting, creating it with `init()` first if it is absent. Safe
-    /// when several nodes start at once: the first insert wins and everyone reads it back.
-    pub async fn setting_or_init(
+    /// Returns the value of a plain (not secret) setting, creating it with `init()` first if it
+    /// is absent. Safe when several nodes start at once: the first insert wins and everyone reads
+    /// it back. Secret settings use `sealed_setting_or_init`.
+    pub(crate) async fn setting_or_init(
         &self,
         key: &str,
         init: impl FnOnce() -> Vec<u8>,
@@ -340,6 +370,14 @@ impl Store {
             }
         });
     }
+}
+
+/// A store with a random master key, for unit tests.
+#[cfg(test)]
+pub(crate) async fn test_store(path: &Path) -> Store {
+    let store = Store::open_sqlite(path).await.unwrap();
+    let (kek, _) = Kek::generate();
+    store.unlock(Keyring::new(kek, Vec::new())).await.unwrap().0
 }
 
 #[cfg(test)]

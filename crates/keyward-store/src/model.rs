@@ -135,7 +135,8 @@ pub struct Jwk {
     pub key_use: Option<String>,
     pub alg: Option<String>,
     pub kid_given: bool,
-    /// The complete RFC 7517 JSON object, private members included where the key has them.
+    /// The complete RFC 7517 JSON object, private members included where the key has them, exactly
+    /// as given (stored sealed when it has private members, see `jwks.rs`).
     pub jwk_json: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -245,7 +246,7 @@ pub struct CryptoKey {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct CryptoKeyEntry {
     pub key_id: String,
     pub environment_id: String,
@@ -287,7 +288,7 @@ pub struct StoredKeystore {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredKeystoreEntry {
     pub keystore_id: String,
     pub environment_id: String,

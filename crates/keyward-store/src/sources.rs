@@ -4,13 +4,12 @@
 
 use std::collections::BTreeSet;
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
 
 use crate::deploy::{DeploymentPlan, KIND_JWK, all_environment_ids};
-use crate::{
-    Jwk, JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, StoreError, Tx,
-};
+use crate::seal::Keyring;
+use crate::{JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, StoreError, Tx};
 
 /// Deployment kinds of keys and keystores (beside `KIND_CERTIFICATE` and `KIND_JWK`).
 pub const KIND_KEY: &str = "KEY";
@@ -135,7 +134,7 @@ pub(crate) fn redeploy(
 }
 
 /// The JWKs derived from a source, with their keystore alias.
-async fn linked_jwks(tx: &mut Tx, source_id: &str) -> Result<Vec<LinkedJwk>> {
+async fn linked_jwks(tx: &mut Tx, keys: &Keyring, source_id: &str) -> Result<Vec<LinkedJwk>> {
     let rows: Vec<AnyRow> = sqlx::query(
         "SELECT j.*, a.alias AS source_alias FROM jwks j \
          LEFT JOIN jwk_source_aliases a ON a.jwk_id = j.id WHERE j.source_id = $1 ORDER BY j.name",
@@ -146,12 +145,11 @@ async fn linked_jwks(tx: &mut Tx, source_id: &str) -> Result<Vec<LinkedJwk>> {
     rows.iter()
         .map(|row| {
             Ok(LinkedJwk {
-                jwk: Jwk::from_row(row)?,
+                jwk: crate::jwks::reveal(keys, row)?,
                 source_alias: row.try_get("source_alias")?,
             })
         })
-        .collect::<std::result::Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+        .collect()
 }
 
 pub(crate) async fn unlink_jwk(tx: &mut Tx, jwk_id: &str, now: i64) -> Result<()> {
@@ -166,8 +164,10 @@ pub(crate) async fn unlink_jwk(tx: &mut Tx, jwk_id: &str, now: i64) -> Result<()
 /// Applies a source's update to the JWKs derived from it: out-of-scope JWKs are unlinked, those
 /// in scope get the material `rederive` computes and are redeployed everywhere. A refusal from
 /// `rederive` aborts the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn cascade_update(
     tx: &mut Tx,
+    keys: &Keyring,
     plan: &mut DeploymentPlan,
     source_id: &str,
     project_id: &str,
@@ -175,7 +175,7 @@ pub(crate) async fn cascade_update(
     rederive: SourceRederive<'_>,
     now: i64,
 ) -> Result<()> {
-    let linked = linked_jwks(tx, source_id).await?;
+    let linked = linked_jwks(tx, keys, source_id).await?;
     let (in_scope, out_of_scope): (Vec<LinkedJwk>, Vec<LinkedJwk>) = match action {
         JwkUpdateAction::Nullify => (Vec::new(), linked),
         JwkUpdateAction::Update { all_projects: true } => (linked, Vec::new()),
@@ -194,21 +194,24 @@ pub(crate) async fn cascade_update(
     let updates = rederive(&in_scope).map_err(StoreError::Rejected)?;
     let all_envs = all_environment_ids(tx).await?;
     for (jwk_id, material) in updates {
-        sqlx::query(
-            "UPDATE jwks SET kty = $1, kid = $2, jwk_json = $3, updated_at = $4 WHERE id = $5",
-        )
-        .bind(&material.kty)
-        .bind(&material.kid)
-        .bind(&material.jwk_json)
-        .bind(now)
-        .bind(&jwk_id)
-        .execute(&mut **tx)
-        .await?;
         let project = in_scope
             .iter()
             .find(|l| l.jwk.id == jwk_id)
             .map(|l| l.jwk.project_id.clone())
             .unwrap_or_default();
+        let (public, private) =
+            crate::jwks::split_private(keys, &project, &jwk_id, &material.jwk_json);
+        sqlx::query(
+            "UPDATE jwks SET kty = $1, kid = $2, jwk_json = $3, jwk_private = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(&material.kty)
+        .bind(&material.kid)
+        .bind(public)
+        .bind(private)
+        .bind(now)
+        .bind(&jwk_id)
+        .execute(&mut **tx)
+        .await?;
         plan.deploy(KIND_JWK, &jwk_id, &project, all_envs.clone());
     }
     Ok(())

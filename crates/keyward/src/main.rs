@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use keyward_http::auth::{Auth, hash_password, new_token, random_bytes};
 use keyward_http::{AppState, Config};
-use keyward_store::{Bootstrap, Store, StoreOptions};
+use keyward_store::{Bootstrap, Kek, KeyCheck, Keyring, Store, StoreError, StoreOptions};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +32,205 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rotate the master key: re-wrap every record's data key under the primary key, then mark
+    /// the rotation done. With `KEYWARD_MASTER_KEY` (the new key) and
+    /// `KEYWARD_PREVIOUS_MASTER_KEYS` (the old one) it runs beside servers started with the same
+    /// keys; on the embedded store without them it replaces the key file `master.key` by a new
+    /// one (stop the server first). Resumable: run it again after an interruption.
+    Rekey(RekeyArgs),
+}
+
+#[derive(Args)]
+struct RekeyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Records re-wrapped per transaction.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+}
+
+/// The master key that seals every secret at rest (see SECURITY.md).
+#[derive(Args)]
+struct KeyArgs {
+    /// The master key: base64 of 32 random bytes (e.g. `openssl rand -base64 32`); prefer the
+    /// environment variable or `--master-key-file` to keep it off the command line. Default for the
+    /// embedded store: the key file `master.key` beside the database, created at first start.
+    /// Required with PostgreSQL (the same key on every node).
+    #[arg(long, env = "KEYWARD_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// A file holding the master key (base64), e.g. a mounted secret.
+    #[arg(long, env = "KEYWARD_MASTER_KEY_FILE", conflicts_with = "master_key")]
+    master_key_file: Option<PathBuf>,
+    /// During a rotation: the old master key(s), comma-separated, which still open records not yet
+    /// re-wrapped by `keyward rekey`.
+    #[arg(
+        long,
+        env = "KEYWARD_PREVIOUS_MASTER_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    previous_master_keys: Vec<String>,
+}
+
+/// The embedded store's key file, beside the database.
+const KEY_FILE: &str = "master.key";
+/// During an embedded rotation: the old key file, kept until `keyward rekey` is done.
+const PREVIOUS_KEY_FILE: &str = "master.key.previous";
+/// During an embedded rotation: the new key, written before it replaces `master.key`.
+const NEW_KEY_FILE: &str = "master.key.new";
+
+fn parse_key(text: &str, what: &str) -> anyhow::Result<Kek> {
+    Kek::from_base64(text).map_err(|e| {
+        anyhow::anyhow!(
+            "{what} is not a usable master key: {e} (expected base64 of 32 random bytes, e.g. from \
+             `openssl rand -base64 32`)"
+        )
+    })
+}
+
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<Kek> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?,
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                "the master key file {} can be read by other users; chmod 600 it",
+                path.display()
+            );
+        }
+    }
+    parse_key(&text, &format!("the key file {}", path.display()))
+}
+
+/// Writes a new key file readable by its owner only (mode 0600), synced to disk.
+fn write_key_file(path: &std::path::Path, text: &str, create_new: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if create_new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the master key file {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    sync_dir(path);
+    Ok(())
+}
+
+/// Makes a new or renamed directory entry durable (best effort).
+fn sync_dir(path: &std::path::Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
+impl KeyArgs {
+    fn given(&self) -> bool {
+        self.master_key.is_some() || self.master_key_file.is_some()
+    }
+
+    fn previous(&self) -> anyhow::Result<Vec<Kek>> {
+        self.previous_master_keys
+            .iter()
+            .filter(|k| !k.trim().is_empty())
+            .enumerate()
+            .map(|(i, k)| parse_key(k, &format!("KEYWARD_PREVIOUS_MASTER_KEYS entry {}", i + 1)))
+            .collect()
+    }
+
+    /// The primary key given by flag, environment or key file, if any.
+    fn primary(&self) -> anyhow::Result<Option<Kek>> {
+        if let Some(k) = &self.master_key {
+            return parse_key(k, "KEYWARD_MASTER_KEY").map(Some);
+        }
+        if let Some(path) = &self.master_key_file {
+            return read_key_file(path).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The keyring of `serve`: the given key, or on the embedded store the key file beside the
+    /// database (created at first start, when the store holds no sealed data yet).
+    async fn keyring(&self, args: &StoreArgs, store: &Store) -> anyhow::Result<Keyring> {
+        let mut previous = self.previous()?;
+        if let Some(primary) = self.primary()? {
+            return Ok(Keyring::new(primary, previous));
+        }
+        let Some(dir) = args.sqlite_dir() else {
+            bail!(NO_KEY_SHARED);
+        };
+        let path = dir.join(KEY_FILE);
+        let old = dir.join(PREVIOUS_KEY_FILE);
+        if old.exists() {
+            // An unfinished `keyward rekey`: its old key still opens what was not re-wrapped.
+            previous.push(read_key_file(&old)?);
+        }
+        if path.exists() {
+            return Ok(Keyring::new(read_key_file(&path)?, previous));
+        }
+        if store.has_key_check().await? {
+            bail!(
+                "the database in {} holds encrypted data but its master key file {} is missing; \
+                 restore it from your backup (or set KEYWARD_MASTER_KEY to the key). keyward will \
+                 not start without the key that sealed the data",
+                dir.display(),
+                path.display()
+            );
+        }
+        let (kek, text) = Kek::generate();
+        write_key_file(&path, &text, true)?;
+        tracing::info!(
+            "created the master key file {} (mode 0600); back it up separately from the database",
+            path.display()
+        );
+        Ok(Keyring::new(kek, previous))
+    }
+}
+
+const NO_KEY_SHARED: &str = "no master key: a store other than the embedded one needs \
+    KEYWARD_MASTER_KEY (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`, the same on \
+    every node) or --master-key-file";
+
+/// Gives the store its keyring, or the reason why not, in words that say what to do.
+async fn unlock(store: Store, keyring: Keyring) -> anyhow::Result<(Store, KeyCheck)> {
+    let given: Vec<String> = std::iter::once(keyring.primary())
+        .chain(keyring.previous())
+        .map(Kek::id_hex)
+        .collect();
+    match store.unlock(keyring).await {
+        Ok(ok) => Ok(ok),
+        Err(StoreError::WrongMasterKey { expected }) => bail!(
+            "wrong master key: the data of this store is sealed under the master key with id \
+             {expected}, but the key(s) given have id {}. Start with the right key \
+             (KEYWARD_MASTER_KEY, --master-key-file, or the embedded store's {KEY_FILE}); during a \
+             rotation give the old key in KEYWARD_PREVIOUS_MASTER_KEYS",
+            given.join(", ")
+        ),
+        Err(StoreError::RotationPending { pending }) => bail!(
+            "a rotation to the master key with id {pending} is under way and the key given (id {}) \
+             is another one: give that key as the primary one, or finish or undo the rotation with \
+             `keyward rekey`",
+            given[0]
+        ),
+        Err(e) => Err(e).context("cannot check the master key against the store"),
+    }
 }
 
 #[derive(Subcommand)]
@@ -71,6 +270,24 @@ struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The directory of the SQLite database (where its key file lives); `None` for PostgreSQL.
+    fn sqlite_dir(&self) -> Option<PathBuf> {
+        match &self.database_url {
+            None => Some(self.data_dir.clone()),
+            Some(url) => {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))?;
+                let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
+                Some(
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .map_or_else(|| PathBuf::from("."), PathBuf::from),
+                )
+            }
+        }
+    }
+
     async fn open(&self) -> anyhow::Result<Store> {
         let options = StoreOptions {
             max_connections: self.db_max_connections,
@@ -103,6 +320,8 @@ struct ServeArgs {
     listen: String,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "KEYWARD_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     body_limit: usize,
@@ -142,6 +361,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Store(StoreCommand::Copy { from, to }) => runtime.block_on(copy_store(&from, &to)),
+        Command::Rekey(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+                .with_writer(std::io::stderr)
+                .init();
+            runtime.block_on(rekey(args))
+        }
         Command::Audit(AuditCommand::Verify(args)) => {
             let intact = runtime.block_on(verify_audit(&args))?;
             if !intact {
@@ -186,6 +412,19 @@ async fn verify_audit(args: &StoreArgs) -> anyhow::Result<bool> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = args.store.open().await?;
+    let keyring = args.keys.keyring(&args.store, &store).await?;
+    let primary = keyring.primary().id_hex();
+    let (store, check) = unlock(store, keyring).await?;
+    match check {
+        KeyCheck::Created => {
+            tracing::info!(key_id = %primary, "secrets are sealed under a new master key")
+        }
+        KeyCheck::Primary => tracing::info!(key_id = %primary, "master key checked"),
+        KeyCheck::Rotating => tracing::warn!(
+            key_id = %primary,
+            "master key rotation under way: new secrets use this key; run `keyward rekey` to re-wrap the others"
+        ),
+    }
     bootstrap(&store).await?;
     let state = AppState::new(
         store.clone(),
@@ -231,6 +470,92 @@ fn fetch_policy(args: &ServeArgs) -> anyhow::Result<keyward_http::fetch::FetchPo
     })
 }
 
+/// `keyward rekey`: see [`Command::Rekey`].
+async fn rekey(args: RekeyArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = args.store.open().await?;
+    // On the embedded store without a given key: a new key file replaces `master.key`; the old
+    // one stays as `master.key.previous` until every record is re-wrapped.
+    let rotated_file = if args.keys.given() {
+        None
+    } else {
+        let Some(dir) = args.store.sqlite_dir() else {
+            bail!(NO_KEY_SHARED);
+        };
+        let (path, old, new) = (
+            dir.join(KEY_FILE),
+            dir.join(PREVIOUS_KEY_FILE),
+            dir.join(NEW_KEY_FILE),
+        );
+        if !old.exists() {
+            if !path.exists() {
+                bail!(
+                    "no master key file {}: nothing to rotate (give the keys with \
+                     KEYWARD_MASTER_KEY and KEYWARD_PREVIOUS_MASTER_KEYS instead)",
+                    path.display()
+                );
+            }
+            let (_, text) = Kek::generate();
+            write_key_file(&new, &text, false)?;
+            std::fs::rename(&path, &old).with_context(|| {
+                format!("cannot rename {} to {}", path.display(), old.display())
+            })?;
+            sync_dir(&old);
+        }
+        if !path.exists() && new.exists() {
+            std::fs::rename(&new, &path).with_context(|| {
+                format!("cannot rename {} to {}", new.display(), path.display())
+            })?;
+            sync_dir(&path);
+        }
+        Some((path, old))
+    };
+    let keyring = args.keys.keyring(&args.store, &store).await?;
+    let primary = keyring.primary().id_hex();
+    let (store, _) = unlock(store, keyring).await?;
+    eprintln!("keyward: re-wrapping every record under the master key {primary}");
+    let started = std::time::Instant::now();
+    let report = store
+        .rekey(args.batch, |done, total| {
+            eprint!("\rrekey: {done}/{total} records");
+            let _ = std::io::stderr().flush();
+        })
+        .await;
+    eprintln!();
+    let report = match report {
+        Ok(r) => r,
+        Err(StoreError::RekeyIncomplete(left)) => bail!(
+            "{left} records are still sealed under an old master key: a node whose primary key is \
+             the old one wrote them during the rekey. Give every node the new key as primary (the \
+             old one in KEYWARD_PREVIOUS_MASTER_KEYS) and run `keyward rekey` again"
+        ),
+        Err(e) => return Err(e).context("rekey failed; it is safe to run it again"),
+    };
+    store.close().await;
+    eprintln!(
+        "keyward: {} of {} records re-wrapped in {:.1} s; the store is sealed under master key {primary} only",
+        report.rewrapped,
+        report.total,
+        started.elapsed().as_secs_f64()
+    );
+    match rotated_file {
+        Some((path, old)) => {
+            std::fs::remove_file(&old)
+                .with_context(|| format!("cannot remove the old key file {}", old.display()))?;
+            sync_dir(&old);
+            eprintln!(
+                "keyward: the new master key is in {}; back it up now (the old key was removed)",
+                path.display()
+            );
+        }
+        None => eprintln!(
+            "keyward: the previous master keys are no longer needed: remove \
+             KEYWARD_PREVIOUS_MASTER_KEYS from every node"
+        ),
+    }
+    Ok(())
+}
+
 async fn copy_store(from: &str, to: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let options = StoreOptions::default();
@@ -273,6 +598,10 @@ async fn copy_store(from: &str, to: &str) -> anyhow::Result<()> {
     eprintln!(
         "keyward: copied {total} rows in {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "keyward: the copied secrets stay sealed under the source's master key: start the target \
+         with that key (KEYWARD_MASTER_KEY; the embedded store keeps it in {KEY_FILE})"
     );
     source.close().await;
     target.close().await;

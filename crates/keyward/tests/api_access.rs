@@ -483,10 +483,9 @@ async fn data_survives_restart_and_sigterm_exits_cleanly() {
 #[tokio::test]
 async fn first_start_prints_a_random_token_once_and_openapi_lists_every_route() {
     let data = DataHome::new();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(data.args())
+    let out = Server::command(&data, &[])
         .env_remove("KEYWARD_BOOTSTRAP_TOKEN")
+        .env_remove("KEYWARD_BOOTSTRAP_PASSWORD")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -718,12 +718,14 @@ async fn keys_and_keystores_survive_store_copy() {
     ] {
         assert!(err.contains(table), "{table}: {err}");
     }
+    // The copy stays sealed under the source's master key (its key file).
+    let key = std::fs::read_to_string(sqlite_home.dir.path().join("master.key")).unwrap();
     let p = Server::start_with(
         std::sync::Arc::new(DataHome {
             dir: tempfile::tempdir().unwrap(),
             database_url: Some(target),
         }),
-        &[],
+        &["--master-key", key.trim()],
     )
     .await;
     let (_, keys_after) = p.get("/apiops/projects/shop/keys", Some(ADMIN)).await;

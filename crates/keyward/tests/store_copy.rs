@@ -61,7 +61,13 @@ async fn sqlite_store_moves_to_postgres_intact() {
         dir: tempfile::tempdir().unwrap(),
         database_url: Some(target.clone()),
     });
-    let p = Server::start_with(pg_home, &[]).await;
+    // The secrets stay sealed under the source's master key (its key file): another key is
+    // refused, that key opens them.
+    let (status, err) = Server::refused(&pg_home, &[]).await;
+    assert!(!status.success());
+    assert!(err.contains("wrong master key"), "{err}");
+    let key = std::fs::read_to_string(sqlite_home.dir.path().join("master.key")).unwrap();
+    let p = Server::start_with(pg_home, &["--master-key", key.trim()]).await;
     assert!(
         !p.log_text().contains("first start"),
         "the copied store is not empty"

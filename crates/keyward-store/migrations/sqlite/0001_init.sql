@@ -2,6 +2,7 @@
 -- Portable on purpose (PostgreSQL gets a twin in migrations/postgres): ids are TEXT (UUIDv7),
 -- times are INTEGER unix milliseconds, booleans are INTEGER 0/1, binary is BLOB.
 
+-- Sealed (see keyward-store/src/seal.rs): the token pepper and the master key verifiers.
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -97,7 +98,10 @@ CREATE TABLE jwks (
     alg                   TEXT,
     -- 1 when the caller chose the kid; re-derivation then keeps it.
     kid_given             INTEGER NOT NULL,
+    -- The public members only (no d, p, q, dp, dq, qi, oth; no k of an oct key).
     jwk_json              TEXT NOT NULL,
+    -- Sealed: the complete JSON as given, when it has private members.
+    jwk_private           BLOB,
     created_at            INTEGER NOT NULL,
     updated_at            INTEGER NOT NULL,
     UNIQUE (project_id, name)
@@ -115,8 +119,8 @@ CREATE TABLE deployments (
 );
 
 -- Crypto keys (reference §1.4): one named object per project, one entry per environment. `content`
--- is the key as it will be used: PKCS#8 PEM of a private key (decrypted at import, so no password is
--- kept), the public key or certificate as uploaded, or the raw bytes of a secret key.
+-- is the key as it will be used, sealed: PKCS#8 PEM of a private key (decrypted at import, so no
+-- password is kept), the public key or certificate as uploaded, or the raw bytes of a secret key.
 CREATE TABLE crypto_keys (
     id          TEXT PRIMARY KEY,
     project_id  TEXT NOT NULL REFERENCES projects(id),
@@ -139,7 +143,8 @@ CREATE TABLE crypto_key_entries (
 );
 
 -- Keystores (reference §1.5): the file as uploaded per environment and what was extracted from it
--- when it was opened once at import (JSON, per alias). The keystore password is never stored.
+-- when it was opened once at import (JSON, per alias), both sealed. The keystore password is never
+-- stored.
 CREATE TABLE keystores (
     id          TEXT PRIMARY KEY,
     project_id  TEXT NOT NULL REFERENCES projects(id),
@@ -157,7 +162,7 @@ CREATE TABLE keystore_entries (
     alias          TEXT NOT NULL,
     keystore_type  TEXT NOT NULL,
     file           BLOB NOT NULL,
-    extracted      TEXT NOT NULL,
+    extracted      BLOB NOT NULL,
     UNIQUE (keystore_id, environment_id)
 );
 

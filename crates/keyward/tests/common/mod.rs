@@ -16,6 +16,10 @@ use tokio::process::{Child, Command};
 /// The admin token every test server is bootstrapped with.
 pub const ADMIN: &str = "kw_test-bootstrap-admin-token-0123456789";
 
+/// The master key of test servers on PostgreSQL (base64 of 32 bytes; the embedded store makes
+/// its own key file). `--master-key` in a test's extra arguments overrides it.
+pub const TEST_MASTER_KEY: &str = "a2V5d2FyZC10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXM=";
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
@@ -156,10 +160,10 @@ impl Server {
         Server::start_with(DataHome::new(), &[]).await
     }
 
-    /// Starts a server on an existing data directory with extra arguments.
-    pub async fn start_with(data: Arc<DataHome>, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
-            .arg("serve")
+    /// The `keyward serve` command of a home with extra arguments.
+    pub fn command(data: &DataHome, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(data.args())
@@ -168,6 +172,36 @@ impl Server {
             .env("KEYWARD_BOOTSTRAP_PASSWORD", "admin-password-1")
             .env("KEYWARD_LOG", "info")
             .env_remove("KEYWARD_DATABASE_URL")
+            .env_remove("KEYWARD_MASTER_KEY")
+            .env_remove("KEYWARD_MASTER_KEY_FILE")
+            .env_remove("KEYWARD_PREVIOUS_MASTER_KEYS");
+        if data.database_url.is_some() {
+            cmd.env("KEYWARD_MASTER_KEY", TEST_MASTER_KEY);
+        }
+        cmd
+    }
+
+    /// Runs `keyward serve` expecting it to refuse to start: its exit status and stderr.
+    pub async fn refused(data: &DataHome, extra: &[&str]) -> (std::process::ExitStatus, String) {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            Server::command(data, extra)
+                .stdout(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("keyward serve did not exit within 60 s: it started although it should not")
+        .expect("run keyward");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts a server on an existing data directory with extra arguments.
+    pub async fn start_with(data: Arc<DataHome>, extra: &[&str]) -> Server {
+        let mut child = Server::command(&data, extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
