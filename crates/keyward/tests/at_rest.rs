@@ -212,10 +212,12 @@ async fn sealed_values(pool: &sqlx::AnyPool) -> Vec<(String, Vec<u8>)> {
             out.push((format!("{table}.{column}"), r.get::<Vec<u8>, _>(0)));
         }
     }
-    let rows = sqlx::query("SELECT key, value FROM settings ORDER BY key")
-        .fetch_all(pool)
-        .await
-        .unwrap();
+    // Every setting but the audit chain's head (a public hash anchor) is sealed.
+    let rows =
+        sqlx::query("SELECT key, value FROM settings WHERE key <> 'audit_head' ORDER BY key")
+            .fetch_all(pool)
+            .await
+            .unwrap();
     for r in rows {
         out.push((
             format!("settings.{}", r.get::<String, _>(0)),
