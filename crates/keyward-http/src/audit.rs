@@ -3,8 +3,9 @@
 //!
 //! - every `/apiops` request that is not a `GET` (mutations, token issuance — also refused and
 //!   failed ones, with their status), and
-//! - every `GET` that returns private material: a JWK by name (it carries private members) and
-//!   every `…/export` and `…/export-file`.
+//! - every `GET` that returns private material: a JWK by name when it carries private members
+//!   (the handler marks a public-only answer with [`PublicOnly`]) and every `…/export` and
+//!   `…/export-file`.
 //!
 //! Who is the principal the [`crate::Caller`] extractor resolved (it leaves it in the request's
 //! [`AuditSlot`]), or, for the client-credentials endpoint, the user the token was issued to (or
@@ -32,6 +33,11 @@ use keyward_store::AuditEntry;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::permissions::Principal;
+
+/// Left on a response by a handler whose `GET` showed no private material after all (a JWK
+/// without private members): the read is not recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicOnly;
 
 /// Who made the request, as far as the handlers found out.
 #[derive(Debug, Clone, Default)]
@@ -267,6 +273,9 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
     let slot = AuditSlot::default();
     parts.extensions.insert(slot.clone());
     let resp = next.run(Request::from_parts(parts, body)).await;
+    if method == Method::GET && resp.extensions().get::<PublicOnly>().is_some() {
+        return resp;
+    }
     let mut who = slot.take();
     if who.username.is_none()
         && let Some(claimed) = body_names.get("client_id")

@@ -29,6 +29,19 @@ fn private_binding<'a>(project_id: &'a str, jwk_id: &'a str) -> Binding<'a> {
     }
 }
 
+/// Whether a complete JWK JSON has private members (text that is not a JSON object counts as
+/// private: it is sealed whole).
+pub fn has_private_members(full: &str) -> bool {
+    let Ok(serde_json::Value::Object(members)) = serde_json::from_str(full) else {
+        return true;
+    };
+    let oct = members.get("kty").and_then(|k| k.as_str()) == Some("oct");
+    PRIVATE_MEMBERS
+        .iter()
+        .chain(oct.then_some(&"k"))
+        .any(|m| members.contains_key(*m))
+}
+
 /// The stored form of a complete JWK JSON: the public members in plaintext, and the complete
 /// JSON sealed when it has private members. Text that is not a JSON object is sealed whole.
 pub(crate) fn split_private(

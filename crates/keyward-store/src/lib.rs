@@ -41,6 +41,7 @@ pub use certificates::{CertificateMerge, Rederive, RederiveEach};
 pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
 pub use identity::Bootstrap;
+pub use jwks::has_private_members;
 pub use model::*;
 pub use seal::{Kek, KeyError, Keyring, SealError};
 pub use sealing::{KeyCheck, RekeyReport};

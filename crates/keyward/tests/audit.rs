@@ -67,6 +67,16 @@ async fn audit_trail_records_checks_and_verifies() {
     assert_success(status, &body);
     s.create_certificate("shop", "web", "web", "test", read_fixture("p256.pem"))
         .await;
+    // A JWK of a certificate holds no private member: reading it is not recorded.
+    let (status, body) = s
+        .parse_jwk(
+            "shop",
+            json!({"name": "webjwk", "certificateName": "web", "environmentName": "test", "useType": "SIGNATURE", "algorithm": "ES256"}),
+        )
+        .await;
+    assert_success(status, &body);
+    let (status, body) = s.get(&format!("{P}/jwks/webjwk"), Some(ADMIN)).await;
+    assert_success(status, &body);
     let (status, body) = s
         .post(
             &format!("{P}/jwks/generate"),
@@ -152,6 +162,12 @@ async fn audit_trail_records_checks_and_verifies() {
     assert_eq!(cert["tokenId"], admin_token_id.as_str());
     let read = find(&records, "GET", "/jwks/{jwkName}", "gen");
     assert_eq!(read["action"], "read");
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["method"] == "GET" && r["objectName"] == "webjwk"),
+        "a public JWK read was recorded"
+    );
     let export = find(&records, "GET", "/export-file", "signer");
     assert_eq!(export["action"], "export-file");
     assert!(

@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use keyward_store::{NewJwk, StoreError};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -102,7 +103,7 @@ async fn get_jwk(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-) -> ApiResult<Success> {
+) -> ApiResult<axum::response::Response> {
     let project = project_for(&app, &caller, &project, Need::Read).await?;
     let jwk = app
         .store
@@ -110,7 +111,12 @@ async fn get_jwk(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::bad_request(messages::jwk_not_found(&name)))?;
-    Ok(Success::one(JwkDetail::from_row(&jwk)?))
+    let mut resp = Success::one(JwkDetail::from_row(&jwk)?).into_response();
+    if !keyward_store::has_private_members(&jwk.jwk_json) {
+        // A public key is not private material: the audit trail skips this read.
+        resp.extensions_mut().insert(crate::audit::PublicOnly);
+    }
+    Ok(resp)
 }
 
 /// Create a JWK. `sourceType: CERTIFICATE` derives it from a certificate; other source types are
