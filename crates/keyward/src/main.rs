@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the store's migrations and exit (`serve` also applies them at start).
     Migrate(StoreArgs),
     /// Store maintenance.
@@ -187,7 +187,7 @@ fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
-            runtime.block_on(serve(args))
+            runtime.block_on(serve(*args))
         }
         Command::Migrate(args) => runtime.block_on(async {
             let store = args.open().await?;
