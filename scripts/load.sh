@@ -10,6 +10,8 @@
 #                              there instead of the embedded SQLite store
 #   KEYWARD_LOAD_NODES         number of keyward nodes on that database (default 1); wrk then
 #                              drives every node at once with connections split evenly
+#   KEYWARD_LOAD_BIN           a prebuilt keyward binary to measure instead of building this tree
+#                              (to compare two versions side by side in one session)
 #
 # Needs wrk (apt-get install wrk). Builds the release binary, starts the nodes on free ports with
 # throwaway data, and stops them at the end.
@@ -17,8 +19,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"; conns="${2:-32}"; nodes="${KEYWARD_LOAD_NODES:-1}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release -p keyward --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/keyward"
+if [ -n "${KEYWARD_LOAD_BIN:-}" ]; then
+  bin="$KEYWARD_LOAD_BIN"
+else
+  cargo build --release -p keyward --quiet
+  bin="${CARGO_TARGET_DIR:-target}/release/keyward"
+fi
 work="$(mktemp -d)"; pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 token="kw_load-test-token-0123456789abcdef"

@@ -14,6 +14,16 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import jwcrypto' 2>/d
 fi
 export KEYWARD_CROSSCHECK_PYTHON="$venv/bin/python"
 
+# The audit and at-rest tests read the SQLite file with the sqlite3 shell.
+if ! command -v sqlite3 >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing the sqlite3 shell"
+    (apt-get update -qq && apt-get install -y -qq sqlite3) >&2
+  else
+    echo "the tests need the sqlite3 shell: apt-get install sqlite3" >&2; exit 1
+  fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

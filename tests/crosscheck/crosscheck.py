@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent cross-check of the JWKs keyward builds from certificates.
+"""Independent cross-check of the JWKs keyward builds from certificates, key files and generation.
 
 Usage: crosscheck.py CASES.json
 
@@ -9,12 +9,23 @@ CASES.json: {"cases": [{"name": ..., "certificate": "<abs path of the PEM given 
 
 Optional key cases (same file, same "cases" list): {"kind": "key", "name": ...,
 "privateKey": "<abs path of a private key file in any format keyward reads>",
-"password": "<its password>" | null, "jwk": {<keyward's private JWK of that key>}}. For those,
-jwcrypto's JWK.from_pem(key file, password) must equal keyward's JWK member by member (kty, crv,
-n, e, x, y, d, p, q, dp, dq, qi; keyward may carry no other key material), and keyward's kid, when
-present, is jwcrypto's RFC 7638 thumbprint unless the case says "kidGiven". For X448, which
-jwcrypto cannot import, the reference is built from the raw bytes pyca/cryptography reads (as
-below). Certificate cases have no "kind" (or "kind": "certificate").
+"password": "<its password>" | null, "kty": "<optional, for DER>", "jwk": {<keyward's private
+JWK of that key>}}. For those, jwcrypto's JWK.from_pem(key file, password) (for DER or base64
+DER files: jwcrypto's JWK of what pyca/cryptography reads) must equal keyward's JWK member by
+member (kty, crv, n, e, x, y, d, p, q, dp, dq, qi; keyward may carry no other key material),
+and keyward's kid, when present, is jwcrypto's RFC 7638 thumbprint unless the case says
+"kidGiven". For X448, which jwcrypto cannot import, the reference is built from the raw bytes
+pyca/cryptography reads (as below). Certificate cases have no "kind" (or "kind": "certificate").
+
+Optional generated cases: {"kind": "generated", "name": ..., "kty": "RSA" | "EC" | "OKP" | "oct",
+"alg": <the alg asked for>, "bits": <RSA modulus / oct key size, else absent>,
+"jwk": {<keyward's complete private JWK of a key it generated, kid = RFC 7638 thumbprint>}}.
+For those: jwcrypto imports the private JWK; the public members (kty, crv, n, e, x, y) equal
+both jwcrypto's public export and what pyca/cryptography computes from the private members
+alone (RSA: n = p*q, and d, dp, dq, qi checked against p, q, e; EC: d*G; OKP: from d); kid is
+the RFC 7638 thumbprint; then a JWS signed with the private JWK verifies with a JWK built from
+the public members only, or a JWE encrypted to that public-only JWK (enc A256GCM) decrypts with
+the private JWK (oct keys: the same key both ways).
 
 For each certificate case, with jwcrypto (and pyca/cryptography) and nothing of keyward:
  1. the JWK of the leaf certificate (JWK.from_pem) has the same public members
@@ -46,13 +57,14 @@ Exit status 1 when any case failed or there was no case at all.
 import base64
 import hashlib
 import json
+import math
 import sys
 
 import cryptography
 import cryptography.exceptions
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import x448
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x448, x25519
 from jwcrypto import jwe, jwk, jws
 from jwcrypto.common import json_encode
 from jwcrypto.jwa import JWA
@@ -195,9 +207,12 @@ def supported(alg: str, crv) -> str | None:
     return None
 
 
-def round_trip(kw: dict, private: jwk.JWK) -> None:
+def round_trip(kw: dict, private: jwk.JWK, public: jwk.JWK | None = None) -> None:
+    """Sign with `private` and verify with `public`, or encrypt to `public` and decrypt with
+    `private`; `public` defaults to JWK(**kw)."""
     alg = kw["alg"]
-    public = jwk.JWK(**kw)
+    if public is None:
+        public = jwk.JWK(**kw)
     if kw["use"] == "sig":
         payload = b"keyward cross-check payload"
         token = jws.JWS(payload)
@@ -232,11 +247,29 @@ def run_key_case(case: dict) -> None:
     password = case.get("password")
     password = password.encode("utf-8") if password is not None else None
     note = None
-    try:
-        reference = jwk.JWK.from_pem(data, password)
-    except (jwk.InvalidJWKValue, ValueError, TypeError):
-        private_pyca = serialization.load_pem_private_key(data, password=password)
+    if b"-----BEGIN" not in data:
+        # DER, or DER as base64 text: read by pyca (jwcrypto's from_pem takes PEM only).
+        try:
+            data = base64.b64decode(b"".join(data.split()), validate=True)
+        except ValueError:
+            pass
+        try:
+            private_pyca = serialization.load_der_private_key(data, password=password)
+        except ValueError:
+            # PKCS#1 RSAPrivateKey or SEC1 ECPrivateKey DER: pyca reads them as the PEM of
+            # their type.
+            kind = "RSA PRIVATE KEY" if case.get("kty") == "RSA" else "EC PRIVATE KEY"
+            body = base64.encodebytes(data).decode("ascii")
+            private_pyca = serialization.load_pem_private_key(
+                f"-----BEGIN {kind}-----\n{body}-----END {kind}-----\n".encode("ascii"), password=password
+            )
         reference, note = to_jwk(private_pyca)
+    else:
+        try:
+            reference = jwk.JWK.from_pem(data, password)
+        except (jwk.InvalidJWKValue, ValueError, TypeError):
+            private_pyca = serialization.load_pem_private_key(data, password=password)
+            reference, note = to_jwk(private_pyca)
     if note:
         print(f"note {case.get('name', '?')}: {note}", file=sys.stderr)
     ref = reference.export(as_dict=True, private_key=True)
@@ -249,9 +282,96 @@ def run_key_case(case: dict) -> None:
         )
 
 
+def b64url_int(value: int, length: int | None = None) -> str:
+    if length is None:
+        length = max(1, (value.bit_length() + 7) // 8)
+    return b64url(value.to_bytes(length, "big"))
+
+
+def int_of(member: str, kw: dict) -> int:
+    text = kw.get(member)
+    expect(isinstance(text, str) and text, f"member {member} is missing")
+    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+
+
+EC_CURVES = {
+    "P-256": (ec.SECP256R1(), 32),
+    "P-384": (ec.SECP384R1(), 48),
+    "P-521": (ec.SECP521R1(), 66),
+    "secp256k1": (ec.SECP256K1(), 32),
+}
+
+
+def public_from_private(kw: dict) -> dict:
+    """The public members computed from keyward's private members alone (pyca arithmetic),
+    never read from the JWK's own public members."""
+    kty = kw.get("kty")
+    if kty == "RSA":
+        p, q, d, e = (int_of(m, kw) for m in ("p", "q", "d", "e"))
+        n = p * q
+        expect(d * e % ((p - 1) * (q - 1) // math.gcd(p - 1, q - 1)) == 1, "d is not e^-1 mod lcm(p-1, q-1)")
+        expect(int_of("dp", kw) == d % (p - 1), "dp != d mod (p-1)")
+        expect(int_of("dq", kw) == d % (q - 1), "dq != d mod (q-1)")
+        expect(int_of("qi", kw) * q % p == 1, "qi is not q^-1 mod p")
+        return {"kty": "RSA", "n": b64url_int(n), "e": b64url_int(e)}
+    if kty == "EC":
+        expect(kw.get("crv") in EC_CURVES, f"unknown EC curve {kw.get('crv')!r}")
+        curve, size = EC_CURVES[kw["crv"]]
+        numbers = ec.derive_private_key(int_of("d", kw), curve).public_key().public_numbers()
+        expect(len(kw["d"]) == len(b64url(bytes(size))), f"d is not {size} octets (RFC 7518 §6.2.2.1)")
+        return {"kty": "EC", "crv": kw["crv"], "x": b64url_int(numbers.x, size), "y": b64url_int(numbers.y, size)}
+    if kty == "OKP":
+        raw = base64.urlsafe_b64decode(kw["d"] + "=" * (-len(kw["d"]) % 4))
+        types = {"Ed25519": ed25519.Ed25519PrivateKey, "X25519": x25519.X25519PrivateKey}
+        expect(kw.get("crv") in types, f"unexpected OKP curve {kw.get('crv')!r}")
+        public = types[kw["crv"]].from_private_bytes(raw).public_key()
+        x = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": kw["crv"], "x": b64url(x)}
+    raise Fail(f"no public part for kty {kty!r}")
+
+
+def run_generated_case(case: dict) -> None:
+    """A key keyward generated: its private JWK imports into jwcrypto, its public members are
+    what the private members imply, its kid is the RFC 7638 thumbprint (the case asks for
+    keyIdType THUMBPRINT), and it signs / decrypts in jwcrypto against a JWK built from the
+    public members alone (oct: the same key)."""
+    kw = case["jwk"]
+    expect(kw.get("kty") == case["kty"], f"kty {kw.get('kty')!r}, expected {case['kty']!r}")
+    expect(kw.get("alg") == case["alg"], f"alg {kw.get('alg')!r}, expected {case['alg']!r}")
+    expect(kw.get("use") in ("sig", "enc"), f"use is {kw.get('use')!r}")
+    private = jwk.JWK(**kw)
+    if kw["kty"] == "oct":
+        expect(private.is_symmetric, "jwcrypto does not see a symmetric key")
+        k = base64.urlsafe_b64decode(kw["k"] + "=" * (-len(kw["k"]) % 4))
+        expect(len(k) * 8 == case["bits"], f"k has {len(k) * 8} bits, expected {case['bits']}")
+        expect(kw.get("kid") == private.thumbprint(), f"kid {kw.get('kid')!r} != RFC 7638 thumbprint")
+        public = jwk.JWK(kty="oct", k=kw["k"])
+    else:
+        expect(private.has_private, "jwcrypto sees no private key in keyward's JWK")
+        if kw["kty"] == "RSA":
+            n = int_of("n", kw)
+            expect(n.bit_length() == case["bits"], f"n has {n.bit_length()} bits, expected {case['bits']}")
+        derived = public_from_private(kw)
+        members = {m: kw[m] for m in PUBLIC_MEMBERS if m in kw}
+        expect(members == derived, f"public members {members} != those implied by the private key {derived}")
+        theirs = private.export_public(as_dict=True)
+        for m in PUBLIC_MEMBERS:
+            expect(kw.get(m) == theirs.get(m), f"member {m}: keyward {kw.get(m)!r} != jwcrypto {theirs.get(m)!r}")
+        public = jwk.JWK(**members, use=kw["use"], alg=kw["alg"])
+        expect(not public.has_private, "the public-only JWK has a private part")
+        expect(kw.get("kid") == public.thumbprint(), f"kid {kw.get('kid')!r} != RFC 7638 thumbprint {public.thumbprint()!r}")
+    why = supported(kw["alg"], kw.get("crv"))
+    if why:
+        raise Skip(why)
+    round_trip(kw, private, public)
+
+
 def run_case(case: dict) -> None:
     if case.get("kind", "certificate") == "key":
         run_key_case(case)
+        return
+    if case.get("kind") == "generated":
+        run_generated_case(case)
         return
     kw = case["jwk"]
     certs = load_certificates(case["certificate"])

@@ -4,6 +4,7 @@
 //! cascades) → [`keyward_store::Store`]. Handlers never write SQL; the JOSE work is done by the pure
 //! `keyward-jose` crate.
 
+pub mod audit;
 pub mod auth;
 pub mod deployment;
 pub mod edge;
@@ -106,7 +107,11 @@ impl FromRequestParts<AppState> for Caller {
                 Err(_) => {}
             }
         }
-        result.map(Caller)
+        let principal = result?;
+        if let Some(slot) = parts.extensions.get::<audit::AuditSlot>() {
+            slot.principal(&principal);
+        }
+        Ok(Caller(principal))
     }
 }
 
@@ -114,7 +119,7 @@ impl FromRequestParts<AppState> for Caller {
 const SENSITIVE_HEADERS: [header::HeaderName; 3] = [
     header::AUTHORIZATION,
     header::COOKIE,
-    header::HeaderName::from_static("x-apinizer-package-passphrase"),
+    header::HeaderName::from_static(service::package::PASSPHRASE_HEADER),
 ];
 
 /// The complete service: routes, OpenAPI document, limits, error normalisation, and trailing-slash
@@ -148,15 +153,18 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             }),
         )
         .fallback(no_route)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(json_cap, edge::json_depth))
         .layer(middleware::from_fn_with_state(guard, edge::brute_force))
-        .layer(middleware::from_fn_with_state(capacity, edge::capacity))
         .layer(middleware::map_response(move |r| {
             normalize_errors(r, body_limit)
         }))
+        .layer(middleware::from_fn_with_state(state, audit::record))
+        // Outside the audit record, which reads the body first: a client that stalls its body
+        // must hold a slot and run against the clock (an overload refusal is not recorded).
+        .layer(middleware::from_fn_with_state(capacity, edge::capacity))
         .layer(tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new(SENSITIVE_HEADERS))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()

@@ -120,6 +120,18 @@ pub fn token_not_found(name: &str) -> String {
 
 pub const EXPIRES_AT_INVALID: &str = "expiresAt value must be null or an RFC 3339 date-time in the future (e.g. 2027-01-31T00:00:00Z)!";
 
+// ---- audit trail -------------------------------------------------------------------------------
+
+pub fn audit_moment_invalid(field: &str, value: &str) -> String {
+    format!(
+        "{field} ({value}) is not valid! Use unix milliseconds or an RFC 3339 date-time (e.g. 2027-01-31T00:00:00Z)."
+    )
+}
+
+pub fn audit_number_invalid(field: &str, value: &str, min: i64, max: i64) -> String {
+    format!("{field} ({value}) is not valid! Use a whole number from {min} to {max}.")
+}
+
 pub const PASSWORD_TOO_SHORT: &str = "password value must have at least 8 characters!";
 
 // ---- requests ----------------------------------------------------------------------------------
@@ -391,4 +403,65 @@ pub fn zip_unsafe_entry_name(field: &str, entry: &str) -> String {
 
 pub fn zip_too_large(field: &str, limit: u64) -> String {
     format!("{field} unpacks to more than {limit} bytes!")
+}
+
+// ---- export packages (keys, keystores) -----------------------------------------------------------
+
+pub const PACKAGE_PASSPHRASE_MISSING: &str =
+    "Package encryption requested but no passphrase was supplied.";
+pub const PACKAGE_ENCRYPT_FAILED: &str = "Export package could not be encrypted.";
+pub const PACKAGE_NEEDS_PASSPHRASE: &str = "Package is encrypted; a passphrase is required.";
+pub const PACKAGE_WRONG_PASSPHRASE: &str =
+    "Package could not be decrypted with the given passphrase.";
+pub const PACKAGE_UNREADABLE: &str = "Encrypted package could not be read.";
+pub const PACKAGE_PASSPHRASE_NOT_BASE64: &str =
+    "X-Apinizer-Package-Passphrase must be the Base64 of the UTF-8 passphrase!";
+
+/// `keyExportFile parameter must be in zip file format and must end with zip extension!`
+pub fn package_not_zip(field: &str) -> String {
+    format!("{field} parameter must be in zip file format and must end with zip extension!")
+}
+
+pub fn not_a_package(field: &str, kind: &str) -> String {
+    format!(
+        "{field} is not an export package of type {kind}! Send the ZIP made by the matching export endpoint."
+    )
+}
+
+pub fn package_version(version: u32) -> String {
+    format!("Package format version {version} is not supported! Supported versions: 1")
+}
+
+pub fn package_invalid(field: &str, detail: &str) -> String {
+    format!("{field} holds an invalid package: {detail}!")
+}
+
+/// The reference's sentence for an overriding import that would leave environments stale.
+pub fn package_uncovered(kind: &str, name: &str, environments: &[String]) -> String {
+    format!(
+        "Replace Existing of {kind} '{name}' cannot proceed: the package carries no data for the target environment(s) {}, so they would keep their old material while the rest is replaced. Send the certEnvironmentUncoveredAction parameter with either FILL_FROM_PACKAGE (write the package's data onto them) or REMOVE_FROM_TARGET (drop them from the object) and import again.",
+        environments.join(", ")
+    )
+}
+
+pub fn package_environment_dropped(environment: &str) -> String {
+    format!(
+        "Environment ({environment}) of the package does not exist on this server; its material was not imported."
+    )
+}
+
+pub fn package_no_environment(field: &str) -> String {
+    format!(
+        "{field} carries no material for an existing environment! Send environmentMapping to place the package's environments."
+    )
+}
+
+pub fn package_entry_invalid(environment: &str, detail: &str) -> String {
+    format!("The package's material for environment ({environment}) is invalid: {detail}")
+}
+
+pub fn no_free_import_name(name: &str) -> String {
+    format!(
+        "No free name left for importing ({name}): {name}-imported … {name}-imported-100 are all taken!"
+    )
 }

@@ -16,6 +16,7 @@ macro_rules! string_enum {
         pub enum $name { $($variant),+ }
         impl $name {
             pub const NAMES: &'static [&'static str] = &[$($text),+];
+            #[allow(dead_code)]
             pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
             /// Case-sensitive, as Apinizer's JSON enums are.
             pub fn parse(s: &str) -> Option<$name> {

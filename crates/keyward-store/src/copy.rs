@@ -175,6 +175,27 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("revision", Col::Int),
         ],
     ),
+    (
+        "audit_log",
+        &[
+            ("seq", Col::Int),
+            ("at", Col::Int),
+            ("user_id", Col::Text),
+            ("username", Col::Text),
+            ("token_id", Col::Text),
+            ("client_addr", Col::Text),
+            ("method", Col::Text),
+            ("route", Col::Text),
+            ("project", Col::Text),
+            ("object_kind", Col::Text),
+            ("object_name", Col::Text),
+            ("action", Col::Text),
+            ("status", Col::Int),
+            ("outcome", Col::Text),
+            ("prev_hash", Col::Text),
+            ("hash", Col::Text),
+        ],
+    ),
 ];
 
 /// Rows copied per transaction.

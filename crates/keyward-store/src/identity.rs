@@ -249,12 +249,14 @@ impl Store {
 
     // ---- access tokens ------------------------------------------------------------------------
 
-    pub async fn create_token(&self, t: &NewToken) -> Result<()> {
+    /// Stores a new token's hash; returns the token's id.
+    pub async fn create_token(&self, t: &NewToken) -> Result<String> {
+        let id = new_id();
         sqlx::query(
             "INSERT INTO access_tokens (id, user_id, name, kind, secret_hash, expires_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(new_id())
+        .bind(&id)
         .bind(&t.user_id)
         .bind(&t.name)
         .bind(t.kind.as_str())
@@ -264,7 +266,7 @@ impl Store {
         .execute(&self.write)
         .await
         .map_err(unique_to_exists)?;
-        Ok(())
+        Ok(id)
     }
 
     /// Revokes a token by name; [`StoreError::NotFound`] when the user has no such token.

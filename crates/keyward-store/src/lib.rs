@@ -11,6 +11,7 @@
 //! integer unix-ms times, integer 0/1 booleans, `$n` placeholders in ascending order of first use,
 //! `ON CONFLICT`, `RETURNING`. Each backend has its own migration folder with the same schema.
 
+mod audit;
 mod certificates;
 mod copy;
 mod deploy;
@@ -30,6 +31,10 @@ use sqlx::any::AnyPoolOptions;
 
 type AnyPool = sqlx::Pool<sqlx::Any>;
 
+pub use audit::{
+    AuditBreak, AuditEntry, AuditFilter, AuditRecord, AuditVerdict,
+    HEAD_SETTING as AUDIT_HEAD_SETTING,
+};
 pub use certificates::{CertificateMerge, Rederive, RederiveEach};
 pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
@@ -132,12 +137,14 @@ impl Store {
                 .connect(url)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-            return Ok(Store {
+            let store = Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
                 url: url.to_owned(),
-            });
+            };
+            store.init_audit_head().await?;
+            return Ok(store);
         }
         let Some(path) = url
             .strip_prefix("sqlite://")
@@ -174,12 +181,14 @@ impl Store {
             })
             .connect(&format!("sqlite://{path}?mode=ro"))
             .await?;
-        Ok(Store {
+        let store = Store {
             read,
             write,
             backend: Backend::Sqlite,
             url: url.to_owned(),
-        })
+        };
+        store.init_audit_head().await?;
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

@@ -30,6 +30,16 @@ enum Command {
     /// Store maintenance.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain of the audit trail: print the number of records and `OK`, or name the
+    /// first broken record and exit with status 1.
+    Verify(StoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -196,6 +206,45 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Store(StoreCommand::Copy { from, to }) => runtime.block_on(copy_store(&from, &to)),
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let intact = runtime.block_on(verify_audit(&args))?;
+            if !intact {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `keyward audit verify`: whether the chain is intact (the verdict goes to stdout).
+async fn verify_audit(args: &StoreArgs) -> anyhow::Result<bool> {
+    use keyward_store::AuditBreak;
+    let store = args.open().await?;
+    let verdict = store.verify_audit().await?;
+    store.close().await;
+    match verdict.broken {
+        None => {
+            println!("{} audit records: OK", verdict.records);
+            Ok(true)
+        }
+        Some(b) => {
+            let why = match b {
+                AuditBreak::Missing { .. } => "is missing (deleted or cut off)",
+                AuditBreak::Altered { .. } => "was altered (its hash does not match its fields)",
+                AuditBreak::Unlinked { .. } => {
+                    "does not link to the record before it (that one was replaced)"
+                }
+                AuditBreak::Head { .. } => "does not match the anchored head of the chain",
+                AuditBreak::Beyond { .. } => "lies beyond the anchored head of the chain",
+            };
+            println!(
+                "audit chain BROKEN at record {}: record {} {why} ({} records checked)",
+                b.seq(),
+                b.seq(),
+                verdict.records
+            );
+            Ok(false)
+        }
     }
 }
 

@@ -414,3 +414,64 @@ async fn the_store_connection_can_use_tls() {
     );
     assert_eq!(plain, "0", "keyward opened a connection without TLS");
 }
+
+#[tokio::test]
+async fn the_audit_chain_stays_linear_under_concurrent_writes_on_every_node() {
+    if !postgres_available() {
+        return;
+    }
+    let (a, b, c) = three_nodes().await;
+    let nodes = [&a, &b, &c];
+    let per_node = 15;
+    let mut writes = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for i in 0..per_node {
+            writes.push(async move {
+                node.post(
+                    "/apiops/projects/",
+                    Some(ADMIN),
+                    json!({"name": format!("p{n}x{i}")}),
+                )
+                .await
+            });
+        }
+    }
+    for (status, body) in futures_join_all(writes).await {
+        assert_success(status, &body);
+    }
+    let (status, body) = a.get("/apiops/audit/?size=1000", Some(ADMIN)).await;
+    assert_success(status, &body);
+    let projects = body["resultList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["route"] == "/apiops/projects" && r["status"] == 200)
+        .count();
+    assert_eq!(projects, 3 * per_node);
+    let (ok, out) = a.data.audit_verify();
+    assert!(ok, "{out}");
+}
+
+/// Runs every future concurrently on this task and collects the outputs in order.
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in pinned.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}

@@ -133,6 +133,9 @@ fn req(path: impl Into<String>, body: Body) -> Req {
 /// What a request of the matrix needs beyond the caller's name.
 struct Ctx {
     jwks_url: String,
+    /// Export packages of `key-<caller>` and `ks-<caller>`, made at setup.
+    key_packages: std::collections::HashMap<String, Vec<u8>>,
+    keystore_packages: std::collections::HashMap<String, Vec<u8>>,
 }
 
 struct Row {
@@ -258,6 +261,54 @@ fn rows() -> Vec<Row> {
             SysAdmin,
             true,
             |_, p| req(format!("/apiops/users/target/tokens/tok-{p}"), Body::None)
+        ),
+        row!("GET", "/apiops/audit", SysAdmin, false, |_, _| req(
+            "/apiops/audit",
+            Body::None
+        )),
+        row!(
+            "GET",
+            "/apiops/projects/{projectName}/keys/{keyName}/export",
+            Export,
+            false,
+            |_, _| req(format!("{P}/keys/src-key/export"), Body::None)
+        ),
+        row!(
+            "GET",
+            "/apiops/projects/{projectName}/keystores/{keystoreName}/export",
+            Export,
+            false,
+            |_, _| req(format!("{P}/keystores/src-ks/export"), Body::None)
+        ),
+        row!(
+            "POST",
+            "/apiops/projects/{projectName}/keys/import",
+            Import,
+            true,
+            |c, p| req(
+                format!("{P}/keys/import"),
+                Body::Multipart(
+                    vec![],
+                    ("keyExportFile", "k.zip", c.key_packages[p].clone())
+                )
+            )
+        ),
+        row!(
+            "POST",
+            "/apiops/projects/{projectName}/keystores/import",
+            Import,
+            true,
+            |c, p| req(
+                format!("{P}/keystores/import"),
+                Body::Multipart(
+                    vec![],
+                    (
+                        "keystoreExportFile",
+                        "k.zip",
+                        c.keystore_packages[p].clone()
+                    )
+                )
+            )
         ),
         row!(
             "GET",
@@ -771,8 +822,10 @@ async fn create_ok(s: &Server, method: &str, r: Req) {
 #[tokio::test]
 async fn every_route_for_every_caller() {
     let port = jwks_server().await;
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         jwks_url: format!("http://127.0.0.1:{port}/jwks.json"),
+        key_packages: Default::default(),
+        keystore_packages: Default::default(),
     };
     // The lockout would stop the matrix's bad tokens; it has tests of its own (edge.rs).
     let s = Server::start_with(
@@ -922,6 +975,20 @@ async fn every_route_for_every_caller() {
             .await;
         assert_success(status, &body);
         target_tokens.push(body["resultList"][0]["token"].as_str().unwrap().to_owned());
+        for (kind, packages) in [
+            ("keys/key", &mut ctx.key_packages),
+            ("keystores/ks", &mut ctx.keystore_packages),
+        ] {
+            let resp = s
+                .client
+                .get(s.url(&format!("{P}/{kind}-{c}/export")))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "export {kind}-{c}");
+            packages.insert(c.to_string(), resp.bytes().await.unwrap().to_vec());
+        }
     }
     // Let the expiring token expire.
     tokio::time::sleep(Duration::from_millis(1100)).await;

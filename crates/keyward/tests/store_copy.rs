@@ -72,6 +72,11 @@ async fn sqlite_store_moves_to_postgres_intact() {
     let (_, jwk_after) = p.get("/apiops/projects/shop/jwks/j", Some(ADMIN)).await;
     assert_eq!(certs_before, certs_after);
     assert_eq!(jwk_before, jwk_after);
+    let (ok, out) = p.data.audit_verify();
+    assert!(
+        ok && out.contains("OK") && !out.starts_with("0 "),
+        "the audit chain did not survive the copy: {out}"
+    );
     let (status, _) = p.get("/apiops/projects/shop/jwks", Some(&viewer)).await;
     assert_eq!(
         status, 200,

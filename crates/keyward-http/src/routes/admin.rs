@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::{Form, Json};
 use keyward_store::{NewToken, StoreError, TokenKind, now_ms};
@@ -12,6 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::{AuditSlot, Who};
 use crate::auth::{hash_password, new_token, verify_password};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
@@ -405,6 +407,7 @@ const ACCESS_TOKEN_SECONDS: i64 = 3600;
         (status = 400, body = crate::openapi::ErrorEnvelope), (status = 401, body = crate::openapi::ErrorEnvelope)))]
 async fn client_credentials(
     State(app): State<AppState>,
+    audit: Option<Extension<AuditSlot>>,
     Form(form): Form<ClientCredentials>,
 ) -> ApiResult<Json<Value>> {
     if form.grant_type.as_deref() != Some("client_credentials") {
@@ -431,15 +434,23 @@ async fn client_credentials(
     };
     let token = new_token();
     let expires = now_ms() + ACCESS_TOKEN_SECONDS * 1000;
-    app.store
+    let token_id = app
+        .store
         .create_token(&NewToken {
-            user_id: user.id,
+            user_id: user.id.clone(),
             name: format!("client-credentials-{}", keyward_store::new_id()),
             kind: TokenKind::ClientCredentials,
             secret_hash: app.auth.hash_token(&token).to_vec(),
             expires_at: Some(expires),
         })
         .await?;
+    if let Some(Extension(slot)) = audit {
+        slot.set(Who {
+            user_id: Some(user.id),
+            username: Some(user.username),
+            token_id: Some(token_id),
+        });
+    }
     // Opportunistic clean-up of long-expired client-credentials tokens.
     let _ = app
         .store

@@ -1,6 +1,7 @@
 //! Route handlers: one file per resource. Each handler extracts, authorises and calls a service.
 
 mod admin;
+mod audit;
 mod certificate_files;
 mod certificates;
 mod file_import;
@@ -9,6 +10,7 @@ mod jwk_sources;
 mod jwks;
 mod keys;
 mod keystores;
+mod packages;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,10 +22,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(admin::router())
+        .merge(audit::router())
         .merge(certificates::router())
         .merge(certificate_files::router())
         .merge(jwks::router())
         .merge(keys::router())
         .merge(keystores::router())
+        .merge(packages::router())
         .merge(jwk_sources::router())
 }

@@ -140,7 +140,7 @@ pub fn parse_secret_algorithm(value: &str) -> ApiResult<SecretAlgorithm> {
 }
 
 /// The algorithm a key of `key_type` keeps: required for secret keys, none otherwise.
-fn effective_algorithm(
+pub fn effective_algorithm(
     key_type: KeyType,
     algorithm: Option<SecretAlgorithm>,
 ) -> ApiResult<Option<SecretAlgorithm>> {

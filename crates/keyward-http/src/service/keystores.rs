@@ -178,6 +178,49 @@ impl Extracted {
     pub fn parse(json: &str) -> Result<Extracted, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())
     }
+
+    /// Checks material that did not come from opening a file (an import package): every private
+    /// key is valid PKCS#8, every certificate valid X.509, every secret key non-empty, aliases
+    /// unique and at most [`Limits::default`]`.max_entries` entries.
+    pub fn validate(&self) -> Result<(), String> {
+        let max = Limits::default().max_entries;
+        if self.entries.len() > max {
+            return Err(format!("more than {max} keystore entries"));
+        }
+        let decode = |what: &str, alias: &str, b64: &str| {
+            keyward_jose::b64::decode_standard_lenient(b64)
+                .map_err(|_| format!("the {what} of alias ({alias}) is not Base64"))
+        };
+        for (i, e) in self.entries.iter().enumerate() {
+            let alias = e.alias();
+            if self.entries[..i].iter().any(|p| p.alias() == alias) {
+                return Err(format!("alias ({alias}) appears more than once"));
+            }
+            let certificate = |der: &[u8]| {
+                keyward_jose::x509::parse_der(der)
+                    .map(|_| ())
+                    .map_err(|err| format!("the certificate of alias ({alias}): {err}"))
+            };
+            match e {
+                ExtractedEntry::PrivateKey { pkcs8, chain, .. } => {
+                    private_key_from_pkcs8_der(&decode("private key", alias, pkcs8)?)
+                        .map_err(|err| format!("the private key of alias ({alias}): {err}"))?;
+                    for c in chain {
+                        certificate(&decode("certificate", alias, c)?)?;
+                    }
+                }
+                ExtractedEntry::TrustedCertificate { certificate: c, .. } => {
+                    certificate(&decode("certificate", alias, c)?)?;
+                }
+                ExtractedEntry::SecretKey { key, .. } => {
+                    if decode("secret key", alias, key)?.is_empty() {
+                        return Err(format!("the secret key of alias ({alias}) is empty"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Opens a keystore off the async runtime, bounded by [`Limits::default`] and [`OPEN_TIMEOUT`].

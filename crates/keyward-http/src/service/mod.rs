@@ -6,6 +6,7 @@ pub mod jwk_sources;
 pub mod jwks;
 pub mod keys;
 pub mod keystores;
+pub mod package;
 
 use keyward_store::{Environment, Project};
 

@@ -166,3 +166,28 @@ CREATE TABLE jwk_source_aliases (
     jwk_id TEXT PRIMARY KEY REFERENCES jwks(id) ON DELETE CASCADE,
     alias  TEXT NOT NULL
 );
+
+-- The audit trail (00-product, issue #4): one append-only record per mutation and per read of
+-- private material, never the secret itself. Each record's `hash` is
+-- SHA-256(prev_hash || canonical encoding of its fields), `prev_hash` being the previous record's
+-- hash (32 zero bytes for the first); the head of the chain (last seq and hash) is anchored in
+-- `settings` under `audit_head`, so a changed, deleted or truncated record is detectable.
+CREATE TABLE audit_log (
+    seq         BIGINT PRIMARY KEY,
+    at          BIGINT NOT NULL,
+    user_id     TEXT,
+    username    TEXT,
+    token_id    TEXT,
+    client_addr TEXT,
+    method      TEXT NOT NULL,
+    route       TEXT NOT NULL,
+    project     TEXT,
+    object_kind TEXT,
+    object_name TEXT,
+    action      TEXT NOT NULL,
+    status      BIGINT NOT NULL,
+    outcome     TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log(at);

@@ -57,6 +57,49 @@ impl DataHome {
     }
 }
 
+impl DataHome {
+    /// Runs one SQL statement directly on this home's database (behind the server's back, as an
+    /// attacker with database access would) and returns what it printed.
+    pub fn sql(&self, statement: &str) -> String {
+        let out = match &self.database_url {
+            Some(url) => std::process::Command::new("psql")
+                .arg(url)
+                .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", statement])
+                .output()
+                .expect("psql"),
+            None => std::process::Command::new("sqlite3")
+                .arg("-cmd")
+                .arg(".timeout 10000")
+                .arg(self.dir.path().join("keyward.db"))
+                .arg(statement)
+                .output()
+                .expect("sqlite3 (the SQLite command line) is needed by this test"),
+        };
+        assert!(
+            out.status.success(),
+            "SQL failed: {statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Runs `keyward audit verify` on this home; returns (success, stdout).
+    pub fn audit_verify(&self) -> (bool, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(["audit", "verify"])
+            .args(self.args())
+            .env_remove("KEYWARD_DATABASE_URL")
+            .output()
+            .expect("run keyward audit verify");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
 /// Creates a new, empty database on the PostgreSQL server of `admin_url`; returns its URL.
 pub fn fresh_database(admin_url: &str) -> String {
     let name = format!(

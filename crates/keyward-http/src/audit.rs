@@ -1,0 +1,408 @@
+//! Recording the audit trail: one middleware sees every request after its handler answered and,
+//! before the answer leaves, appends one record to the store's hash chain for
+//!
+//! - every `/apiops` request that is not a `GET` (mutations, token issuance — also refused and
+//!   failed ones, with their status), and
+//! - every `GET` that returns private material: a JWK by name (it carries private members) and
+//!   every `…/export` and `…/export-file`.
+//!
+//! Who is the principal the [`crate::Caller`] extractor resolved (it leaves it in the request's
+//! [`AuditSlot`]), or, for the client-credentials endpoint, the user the token was issued to (or
+//! the claimed `client_id` of a refused attempt, without user id). What is the route template, the
+//! project and the object (its name from the path, or from the body's name field on create:
+//! `name`, `certificateName`, …). Never recorded: tokens, passwords, key material, bodies.
+//!
+//! Fail closed: if the record cannot be written, the caller gets a 500 envelope instead of the
+//! handler's answer — even though a mutation may already be committed (it is then in the store
+//! without a record, and the caller was told the request failed).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State,
+};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use keyward_store::AuditEntry;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::permissions::Principal;
+
+/// Who made the request, as far as the handlers found out.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub token_id: Option<String>,
+}
+
+/// Where handlers leave the caller for the audit record (a request extension).
+#[derive(Clone, Default)]
+pub struct AuditSlot(Arc<Mutex<Who>>);
+
+impl AuditSlot {
+    pub fn principal(&self, p: &Principal) {
+        self.set(Who {
+            user_id: Some(p.user_id.clone()),
+            username: Some(p.username.clone()),
+            token_id: Some(p.token_id.clone()),
+        });
+    }
+
+    pub fn set(&self, who: Who) {
+        if let Ok(mut w) = self.0.lock() {
+            *w = who;
+        }
+    }
+
+    fn take(&self) -> Who {
+        self.0.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+}
+
+/// Body fields that name the object a request creates.
+const NAME_FIELDS: &[&str] = &[
+    "name",
+    "certificateName",
+    "keyName",
+    "keystoreName",
+    "jwkName",
+];
+/// Path parameters that name the object, in order of preference.
+const NAME_PARAMS: &[&str] = &[
+    "certificateName",
+    "jwkName",
+    "keyName",
+    "keystoreName",
+    "tokenName",
+    "environmentName",
+    "username",
+];
+/// Longest object name kept from a body.
+const MAX_NAME: usize = 200;
+
+/// Whether a request is recorded.
+fn audited(method: &Method, route: &str) -> bool {
+    if !route.starts_with("/apiops/") {
+        return false;
+    }
+    if *method != Method::GET && *method != Method::HEAD && *method != Method::OPTIONS {
+        return true;
+    }
+    *method == Method::GET
+        && (route == "/apiops/projects/{projectName}/jwks/{jwkName}"
+            || route.ends_with("/export")
+            || route.ends_with("/export-file"))
+}
+
+/// The object kind a route is about.
+fn object_kind(route: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
+    let rest: &[&str] = match segments.as_slice() {
+        ["apiops", "projects", "{projectName}", rest @ ..] if !rest.is_empty() => rest,
+        ["apiops", "projects", ..] => return Some("project"),
+        ["apiops", "users", _, "tokens", ..] => return Some("token"),
+        ["apiops", "users", ..] => return Some("user"),
+        ["apiops", "auth", "token"] => return Some("token"),
+        ["apiops", "environments", ..] => return Some("environment"),
+        _ => return None,
+    };
+    Some(match rest {
+        ["certificates", "truststore", ..] => "truststore",
+        ["certificates", ..] => "certificate",
+        ["jwks", ..] => "jwk",
+        ["keys", ..] => "key",
+        ["keystores", ..] => "keystore",
+        ["members", ..] => "member",
+        ["environments", ..] => "environment",
+        _ => return None,
+    })
+}
+
+/// What was done: the route's trailing verb (`export-file`, `parse-from-url`, …) or the method's.
+fn action(method: &Method, route: &str) -> String {
+    if route == "/apiops/auth/token" {
+        return "issue-token".into();
+    }
+    let last = route
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or_default();
+    let verbs = [
+        "export",
+        "export-file",
+        "import-file",
+        "generate",
+        "parse-from-certificate",
+        "parse-from-key",
+        "parse-from-keystore",
+        "parse-from-clipboard",
+        "parse-from-url",
+    ];
+    if verbs.contains(&last) {
+        return last.to_owned();
+    }
+    match *method {
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::DELETE => "delete",
+        Method::PATCH => "update",
+        _ => "read",
+    }
+    .into()
+}
+
+/// The object's name given in the body of a create (`name`, `certificateName`, …), and for the
+/// client-credentials endpoint the claimed `client_id`. Reads nothing else; values are capped.
+async fn names_in_body(headers: &axum::http::HeaderMap, bytes: &Bytes) -> HashMap<String, String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let wanted = |k: &str| NAME_FIELDS.contains(&k) || k == "client_id";
+    let keep = |v: &str| v.chars().count() <= MAX_NAME;
+    let mut out = HashMap::new();
+    if content_type.starts_with("application/json") {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) {
+            for (k, v) in map {
+                if let Some(s) = v.as_str()
+                    && wanted(&k)
+                    && keep(s)
+                {
+                    out.insert(k, s.to_owned());
+                }
+            }
+        }
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let req = rebuilt(headers, bytes.clone());
+        if let Ok(axum::Form(map)) =
+            axum::Form::<HashMap<String, String>>::from_request(req, &()).await
+        {
+            out.extend(
+                map.into_iter()
+                    .filter(|(k, v)| wanted(k) && k != "client_secret" && keep(v)),
+            );
+        }
+    } else if content_type.starts_with("multipart/form-data") {
+        let req = rebuilt(headers, bytes.clone());
+        if let Ok(mut form) = axum::extract::Multipart::from_request(req, &()).await {
+            while let Ok(Some(field)) = form.next_field().await {
+                let Some(name) = field.name().map(str::to_owned) else {
+                    continue;
+                };
+                if field.file_name().is_none()
+                    && NAME_FIELDS.contains(&name.as_str())
+                    && let Ok(text) = field.text().await
+                    && keep(&text)
+                {
+                    out.insert(name, text);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn rebuilt(headers: &axum::http::HeaderMap, bytes: Bytes) -> Request {
+    let mut req = Request::new(Body::from(bytes));
+    // A form is read from the body only for methods other than GET/HEAD.
+    *req.method_mut() = Method::POST;
+    *req.headers_mut() = headers.clone();
+    req
+}
+
+/// The middleware (see the module documentation).
+pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let Some(route) = route.filter(|r| audited(req.method(), r)) else {
+        return next.run(req).await;
+    };
+    let (mut parts, body) = req.into_parts();
+    let params: Vec<(String, String)> = RawPathParams::from_request_parts(&mut parts, &())
+        .await
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let client_addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let method = parts.method.clone();
+    // The body is read here (as the handler would) to learn the name of a created object.
+    let (body_names, body) = if method == Method::GET {
+        (HashMap::new(), body)
+    } else {
+        match axum::body::to_bytes(body, app.config.body_limit).await {
+            Ok(bytes) => (
+                names_in_body(&parts.headers, &bytes).await,
+                Body::from(bytes),
+            ),
+            Err(_) => {
+                let resp = ApiError::too_large(app.config.body_limit).into_response();
+                let entry = entry_for(
+                    &method,
+                    &route,
+                    &params,
+                    &HashMap::new(),
+                    Who::default(),
+                    client_addr,
+                    resp.status().as_u16(),
+                );
+                return finish(&app, entry, resp).await;
+            }
+        }
+    };
+    let slot = AuditSlot::default();
+    parts.extensions.insert(slot.clone());
+    let resp = next.run(Request::from_parts(parts, body)).await;
+    let mut who = slot.take();
+    if who.username.is_none()
+        && let Some(claimed) = body_names.get("client_id")
+    {
+        who.username = Some(claimed.clone());
+    }
+    let entry = entry_for(
+        &method,
+        &route,
+        &params,
+        &body_names,
+        who,
+        client_addr,
+        resp.status().as_u16(),
+    );
+    finish(&app, entry, resp).await
+}
+
+fn entry_for(
+    method: &Method,
+    route: &str,
+    params: &[(String, String)],
+    body_names: &HashMap<String, String>,
+    who: Who,
+    client_addr: Option<String>,
+    status: u16,
+) -> AuditEntry {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let object_name = NAME_PARAMS
+        .iter()
+        .find_map(|p| param(p))
+        .or_else(|| NAME_FIELDS.iter().find_map(|f| body_names.get(*f).cloned()))
+        .or_else(|| {
+            // The project itself, when it is what a route creates.
+            (object_kind(route) == Some("project"))
+                .then(|| param("projectName"))
+                .flatten()
+        });
+    AuditEntry {
+        user_id: who.user_id,
+        username: who.username,
+        token_id: who.token_id,
+        client_addr,
+        method: method.as_str().to_owned(),
+        route: route.to_owned(),
+        project: param("projectName"),
+        object_kind: object_kind(route).map(str::to_owned),
+        object_name,
+        action: action(method, route),
+        status: i64::from(status),
+        outcome: if (200..400).contains(&status) {
+            "ok"
+        } else {
+            "error"
+        }
+        .into(),
+    }
+}
+
+/// Appends the record, then lets the answer go; fails closed.
+async fn finish(app: &AppState, entry: AuditEntry, resp: Response) -> Response {
+    match app.store.append_audit(&entry).await {
+        Ok(_) => resp,
+        Err(e) => {
+            ApiError::internal(format!("cannot append to the audit trail: {e}")).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutations_and_private_reads_are_audited() {
+        let jwk = "/apiops/projects/{projectName}/jwks/{jwkName}";
+        assert!(audited(&Method::GET, jwk));
+        assert!(audited(&Method::PUT, jwk));
+        assert!(audited(&Method::DELETE, jwk));
+        assert!(audited(
+            &Method::GET,
+            "/apiops/projects/{projectName}/keys/{keyName}/export-file"
+        ));
+        assert!(audited(
+            &Method::GET,
+            "/apiops/projects/{projectName}/certificates/{certificateName}/export"
+        ));
+        assert!(audited(&Method::POST, "/apiops/auth/token"));
+        assert!(!audited(
+            &Method::GET,
+            "/apiops/projects/{projectName}/jwks"
+        ));
+        assert!(!audited(
+            &Method::GET,
+            "/apiops/projects/{projectName}/keys/{keyName}"
+        ));
+        assert!(!audited(&Method::GET, "/apiops/audit"));
+        assert!(!audited(&Method::POST, "/healthz"));
+    }
+
+    #[test]
+    fn routes_name_their_objects_and_actions() {
+        assert_eq!(
+            object_kind(
+                "/apiops/projects/{projectName}/certificates/truststore/{environmentName}/export-file"
+            ),
+            Some("truststore")
+        );
+        assert_eq!(
+            object_kind("/apiops/users/{username}/tokens/{tokenName}"),
+            Some("token")
+        );
+        assert_eq!(object_kind("/apiops/projects"), Some("project"));
+        assert_eq!(
+            object_kind("/apiops/projects/{projectName}/members/{username}"),
+            Some("member")
+        );
+        assert_eq!(
+            action(
+                &Method::POST,
+                "/apiops/projects/{projectName}/jwks/parse-from-url"
+            ),
+            "parse-from-url"
+        );
+        assert_eq!(
+            action(
+                &Method::DELETE,
+                "/apiops/projects/{projectName}/keys/{keyName}"
+            ),
+            "delete"
+        );
+        assert_eq!(action(&Method::POST, "/apiops/auth/token"), "issue-token");
+    }
+}

@@ -1,0 +1,484 @@
+//! The audit trail: an append-only, hash-chained record of every mutation and every read of private
+//! material. A record says who (user, token id — never the token), when, what (method, route
+//! template, project, object), from where and the outcome; never the secret itself.
+//!
+//! Chain: `hash = SHA-256(prev_hash ‖ canonical encoding of the record's fields)`, `prev_hash` being
+//! the previous record's hash (32 zero bytes before the first record). The head of the chain (last
+//! `seq` and its hash) is kept in `settings` under [`HEAD_SETTING`]; appending locks that row
+//! (`UPDATE … SET value = value` takes a row lock on PostgreSQL, and SQLite writes go through one
+//! connection), so the chain stays linear with any number of nodes. Because the head is anchored,
+//! cutting records off the tail is detected as well as changing or deleting one.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError, now_ms};
+
+/// The `settings` key of the chain head: `"<seq>:<hex hash>"`.
+pub const HEAD_SETTING: &str = "audit_head";
+
+/// The hash before the first record.
+const GENESIS: [u8; 32] = [0; 32];
+
+/// Records read per round by [`Store::verify_audit`].
+const VERIFY_BATCH: i64 = 1000;
+
+/// What happened, as the HTTP layer saw it. Times are set by the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub token_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub method: String,
+    /// The route template, e.g. `/apiops/projects/{projectName}/jwks/{jwkName}`.
+    pub route: String,
+    pub project: Option<String>,
+    pub object_kind: Option<String>,
+    pub object_name: Option<String>,
+    pub action: String,
+    /// The HTTP status of the answer.
+    pub status: i64,
+    /// `ok` or `error`.
+    pub outcome: String,
+}
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub entry: AuditEntry,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Which records a query wants; every filter is optional and they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Inclusive lower bound, unix ms.
+    pub from: Option<i64>,
+    /// Inclusive upper bound, unix ms.
+    pub to: Option<i64>,
+    /// Username.
+    pub user: Option<String>,
+    /// Project name.
+    pub project: Option<String>,
+    /// Object name.
+    pub object: Option<String>,
+}
+
+/// Where the chain breaks first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditBreak {
+    /// Record `seq` is missing (deleted, or cut off the tail before the anchored head).
+    Missing { seq: i64 },
+    /// Record `seq`'s fields do not hash to its stored hash (it was changed).
+    Altered { seq: i64 },
+    /// Record `seq` does not link to the record before it (its predecessor was replaced).
+    Unlinked { seq: i64 },
+    /// The anchored head names a record that does not match the last record `seq`
+    /// (or is missing although records exist).
+    Head { seq: i64 },
+    /// Record `seq` follows the anchored head (written behind the chain's back).
+    Beyond { seq: i64 },
+}
+
+impl AuditBreak {
+    /// The record named by the break.
+    pub fn seq(&self) -> i64 {
+        match *self {
+            AuditBreak::Missing { seq }
+            | AuditBreak::Altered { seq }
+            | AuditBreak::Unlinked { seq }
+            | AuditBreak::Head { seq }
+            | AuditBreak::Beyond { seq } => seq,
+        }
+    }
+}
+
+/// The result of walking the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerdict {
+    /// Records checked.
+    pub records: i64,
+    /// `None` when the chain is intact.
+    pub broken: Option<AuditBreak>,
+}
+
+const COLUMNS: &str = "seq, at, user_id, username, token_id, client_addr, method, route, project, \
+                       object_kind, object_name, action, status, outcome, prev_hash, hash";
+
+fn record(row: &AnyRow) -> std::result::Result<AuditRecord, sqlx::Error> {
+    Ok(AuditRecord {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        entry: AuditEntry {
+            user_id: row.try_get("user_id")?,
+            username: row.try_get("username")?,
+            token_id: row.try_get("token_id")?,
+            client_addr: row.try_get("client_addr")?,
+            method: row.try_get("method")?,
+            route: row.try_get("route")?,
+            project: row.try_get("project")?,
+            object_kind: row.try_get("object_kind")?,
+            object_name: row.try_get("object_name")?,
+            action: row.try_get("action")?,
+            status: row.try_get("status")?,
+            outcome: row.try_get("outcome")?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// The chain hash of a record: SHA-256 over the previous hash and a canonical encoding of every
+/// field (integers as 8 bytes big-endian; text as a presence byte, a 4-byte big-endian length and
+/// the UTF-8 bytes), so no two different records encode alike.
+pub fn chain_hash(prev: &[u8], seq: i64, at: i64, e: &AuditEntry) -> [u8; 32] {
+    fn text(h: &mut Sha256, s: Option<&str>) {
+        match s {
+            None => h.update([0u8]),
+            Some(s) => {
+                h.update([1u8]);
+                h.update((s.len() as u32).to_be_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(at.to_be_bytes());
+    for s in [
+        e.user_id.as_deref(),
+        e.username.as_deref(),
+        e.token_id.as_deref(),
+        e.client_addr.as_deref(),
+        Some(e.method.as_str()),
+        Some(e.route.as_str()),
+        e.project.as_deref(),
+        e.object_kind.as_deref(),
+        e.object_name.as_deref(),
+        Some(e.action.as_str()),
+    ] {
+        text(&mut h, s);
+    }
+    h.update(e.status.to_be_bytes());
+    text(&mut h, Some(&e.outcome));
+    h.finalize().into()
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn encode_head(seq: i64, hash: &[u8]) -> Vec<u8> {
+    format!("{seq}:{}", to_hex(hash)).into_bytes()
+}
+
+/// `(seq, hash)` of a stored head, `None` if it is unreadable.
+fn decode_head(value: &[u8]) -> Option<(i64, Vec<u8>)> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (seq, hash) = text.split_once(':')?;
+    let hash = from_hex(hash)?;
+    (hash.len() == 32).then_some((seq.parse().ok()?, hash))
+}
+
+impl Store {
+    /// Creates the chain head if the store has none (first start). Idempotent.
+    pub(crate) async fn init_audit_head(&self) -> Result<()> {
+        self.setting_or_init(HEAD_SETTING, || encode_head(0, &GENESIS))
+            .await
+            .map(|_| ())
+    }
+
+    /// Appends one record in its own transaction; returns its `seq`. Serialised with every other
+    /// append on every node by the lock on the chain head.
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        // A no-op write that takes the head row's lock until commit (PostgreSQL); SQLite already
+        // serialises writers on its single write connection.
+        let locked = sqlx::query("UPDATE settings SET value = value WHERE key = $1")
+            .bind(HEAD_SETTING)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if locked != 1 {
+            return Err(StoreError::Rejected(
+                "the audit chain head is missing; run `keyward audit verify`".into(),
+            ));
+        }
+        let (value,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+            .bind(HEAD_SETTING)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (head_seq, head_hash) = decode_head(&value).ok_or_else(|| {
+            StoreError::Rejected(
+                "the audit chain head is unreadable; run `keyward audit verify`".into(),
+            )
+        })?;
+        let seq = head_seq + 1;
+        let at = now_ms();
+        let hash = chain_hash(&head_hash, seq, at, entry);
+        let q = format!(
+            "INSERT INTO audit_log ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(seq)
+            .bind(at)
+            .bind(&entry.user_id)
+            .bind(&entry.username)
+            .bind(&entry.token_id)
+            .bind(&entry.client_addr)
+            .bind(&entry.method)
+            .bind(&entry.route)
+            .bind(&entry.project)
+            .bind(&entry.object_kind)
+            .bind(&entry.object_name)
+            .bind(&entry.action)
+            .bind(entry.status)
+            .bind(&entry.outcome)
+            .bind(to_hex(&head_hash))
+            .bind(to_hex(&hash))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
+            .bind(encode_head(seq, &hash))
+            .bind(HEAD_SETTING)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// One page of records matching `filter`, newest first, and how many match in all.
+    pub async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditRecord>, i64)> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut ints: Vec<(usize, i64)> = Vec::new();
+        let mut texts: Vec<(usize, String)> = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if let Some(v) = filter.from {
+            let i = next();
+            clauses.push(format!("at >= ${i}"));
+            ints.push((i, v));
+        }
+        if let Some(v) = filter.to {
+            let i = next();
+            clauses.push(format!("at <= ${i}"));
+            ints.push((i, v));
+        }
+        for (column, value) in [
+            ("username", &filter.user),
+            ("project", &filter.project),
+            ("object_name", &filter.object),
+        ] {
+            if let Some(v) = value {
+                let i = next();
+                clauses.push(format!("{column} = ${i}"));
+                texts.push((i, v.clone()));
+            }
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        // Binds in placeholder order: ints come first by construction, then texts.
+        let count_sql = format!("SELECT COUNT(*) FROM audit_log{filter_sql}");
+        let mut count = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql));
+        for (_, v) in &ints {
+            count = count.bind(*v);
+        }
+        for (_, v) in &texts {
+            count = count.bind(v.clone());
+        }
+        let (total,) = count.fetch_one(&self.read).await?;
+        let page_sql = format!(
+            "SELECT {COLUMNS} FROM audit_log{filter_sql} ORDER BY seq DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql));
+        for (_, v) in &ints {
+            page = page.bind(*v);
+        }
+        for (_, v) in &texts {
+            page = page.bind(v.clone());
+        }
+        let rows = page.bind(limit).bind(offset).fetch_all(&self.read).await?;
+        let records = rows
+            .iter()
+            .map(record)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((records, total))
+    }
+
+    /// Walks the whole chain in `seq` order and checks every link, every hash and the anchored
+    /// head; names the first break.
+    pub async fn verify_audit(&self) -> Result<AuditVerdict> {
+        let head: Option<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+            .bind(HEAD_SETTING)
+            .fetch_optional(&self.read)
+            .await?;
+        let head = head.and_then(|(v,)| decode_head(&v));
+        let mut expected_seq = 1_i64;
+        let mut prev = GENESIS.to_vec();
+        let mut records = 0_i64;
+        let broken = |records, b| {
+            Ok(AuditVerdict {
+                records,
+                broken: Some(b),
+            })
+        };
+        loop {
+            let q =
+                format!("SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(q))
+                .bind(expected_seq)
+                .bind(VERIFY_BATCH)
+                .fetch_all(&self.read)
+                .await?;
+            let batch = rows.len() as i64;
+            for row in &rows {
+                let r = record(row)?;
+                records += 1;
+                if let Some((head_seq, _)) = &head
+                    && r.seq > *head_seq
+                {
+                    return broken(records, AuditBreak::Beyond { seq: r.seq });
+                }
+                if r.seq != expected_seq {
+                    return broken(records, AuditBreak::Missing { seq: expected_seq });
+                }
+                if from_hex(&r.prev_hash).as_deref() != Some(&prev[..]) {
+                    return broken(records, AuditBreak::Unlinked { seq: r.seq });
+                }
+                let hash = chain_hash(&prev, r.seq, r.at, &r.entry);
+                if to_hex(&hash) != r.hash {
+                    return broken(records, AuditBreak::Altered { seq: r.seq });
+                }
+                prev = hash.to_vec();
+                expected_seq += 1;
+            }
+            if batch < VERIFY_BATCH {
+                break;
+            }
+        }
+        let last = expected_seq - 1;
+        match head {
+            None => broken(records, AuditBreak::Head { seq: last }),
+            Some((head_seq, _)) if head_seq > last => {
+                broken(records, AuditBreak::Missing { seq: last + 1 })
+            }
+            Some((_, head_hash)) if head_hash != prev => {
+                broken(records, AuditBreak::Head { seq: last })
+            }
+            Some(_) => Ok(AuditVerdict {
+                records,
+                broken: None,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> AuditEntry {
+        AuditEntry {
+            user_id: Some("u1".into()),
+            username: Some("admin".into()),
+            token_id: Some("t1".into()),
+            client_addr: Some("127.0.0.1:5000".into()),
+            method: "POST".into(),
+            route: "/apiops/projects/{projectName}/jwks".into(),
+            project: Some("shop".into()),
+            object_kind: Some("jwk".into()),
+            object_name: Some("k1".into()),
+            action: "create".into(),
+            status: 200,
+            outcome: "ok".into(),
+        }
+    }
+
+    #[test]
+    fn every_field_and_the_link_change_the_hash() {
+        let base = chain_hash(&GENESIS, 1, 10, &entry());
+        assert_ne!(base, chain_hash(&[1; 32], 1, 10, &entry()));
+        assert_ne!(base, chain_hash(&GENESIS, 2, 10, &entry()));
+        assert_ne!(base, chain_hash(&GENESIS, 1, 11, &entry()));
+        let variants: Vec<fn(&mut AuditEntry)> = vec![
+            |e| e.user_id = None,
+            |e| e.username = Some("admin2".into()),
+            |e| e.token_id = Some("t2".into()),
+            |e| e.client_addr = None,
+            |e| e.method = "PUT".into(),
+            |e| e.route.push('x'),
+            |e| e.project = Some(String::new()),
+            |e| e.object_kind = None,
+            |e| e.object_name = Some("k2".into()),
+            |e| e.action = "delete".into(),
+            |e| e.status = 400,
+            |e| e.outcome = "error".into(),
+        ];
+        for change in variants {
+            let mut e = entry();
+            change(&mut e);
+            assert_ne!(base, chain_hash(&GENESIS, 1, 10, &e), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn field_boundaries_are_unambiguous() {
+        let mut a = entry();
+        a.username = Some("ab".into());
+        a.token_id = Some("c".into());
+        let mut b = entry();
+        b.username = Some("a".into());
+        b.token_id = Some("bc".into());
+        assert_ne!(
+            chain_hash(&GENESIS, 1, 1, &a),
+            chain_hash(&GENESIS, 1, 1, &b)
+        );
+        let mut c = entry();
+        c.project = None;
+        let mut d = entry();
+        d.project = Some(String::new());
+        assert_ne!(
+            chain_hash(&GENESIS, 1, 1, &c),
+            chain_hash(&GENESIS, 1, 1, &d)
+        );
+    }
+
+    #[test]
+    fn heads_round_trip() {
+        let h = [7u8; 32];
+        assert_eq!(decode_head(&encode_head(42, &h)), Some((42, h.to_vec())));
+        assert_eq!(decode_head(b"42:zz"), None);
+        assert_eq!(decode_head(b"nonsense"), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! Crash safety (issue #4): under a concurrent write load the server is killed with SIGKILL at a
+//! random moment and restarted on the same data, several rounds. Every write that was answered
+//! 200 must be present with exactly its content, nothing half-written may be visible (a key
+//! without its environments, a certificate without an entry, a JWK whose source is gone), and the
+//! audit chain must still verify. The seed is printed; `KEYWARD_CRASH_SEED=<n>` replays a run.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const P: &str = "/apiops/projects/shop";
+const ROUNDS: usize = 5;
+const CLIENTS: usize = 4;
+
+/// A small deterministic generator (xorshift64*), enough to pick kill moments reproducibly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+}
+
+/// What an acknowledged write promised.
+#[derive(Debug, Clone)]
+enum Acked {
+    Certificate(String),
+    Key(String),
+    Jwk(String),
+}
+
+fn key_body(name: &str, pem: &str) -> Value {
+    json!({"name": name, "description": "crash", "keyType": "PRIVATE_KEY",
+           "cryptoKeyInfoEnvironmentList": [
+               {"environmentName": "production", "content": pem, "alias": format!("{name}-p")},
+               {"environmentName": "test", "content": pem, "alias": format!("{name}-t")}]})
+}
+
+fn jwk_body(name: &str, key: &str) -> Value {
+    json!({"name": name, "keyName": key, "environmentName": "production",
+           "useType": "SIGNATURE", "algorithm": "ES256"})
+}
+
+fn cert_form(name: &str, pem: &[u8]) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("certificateName", name.to_owned())
+        .text("alias", name.to_owned())
+        .text("environmentList", "production,test")
+        .part(
+            "pemEncodedFile",
+            reqwest::multipart::Part::bytes(pem.to_vec()).file_name("cert.pem"),
+        )
+}
+
+/// One client: creates certificates, keys and JWKs from those keys until the server dies;
+/// records what was answered 200.
+async fn load(base: String, client_no: usize, round: usize, acked: Arc<Mutex<Vec<Acked>>>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let pem = String::from_utf8(read_fixture("keys/p256.p8.pem")).unwrap();
+    let cert = read_fixture("p256.pem");
+    for i in 0.. {
+        let name = format!("r{round}c{client_no}n{i}");
+        let (req, what) = match i % 3 {
+            0 => (
+                client
+                    .post(format!("{base}{P}/certificates/"))
+                    .multipart(cert_form(&name, &cert)),
+                Acked::Certificate(name.clone()),
+            ),
+            1 => (
+                client
+                    .post(format!("{base}{P}/keys/"))
+                    .json(&key_body(&name, &pem)),
+                Acked::Key(name.clone()),
+            ),
+            _ => {
+                let key = format!("r{round}c{client_no}n{}", i - 1);
+                (
+                    client
+                        .post(format!("{base}{P}/jwks/parse-from-key"))
+                        .json(&jwk_body(&name, &key)),
+                    Acked::Jwk(name.clone()),
+                )
+            }
+        };
+        match req.bearer_auth(ADMIN).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                // The answer counts only once it was read completely.
+                let Ok(text) = resp.text().await else { return };
+                if status == 200 {
+                    let body: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(body["success"], true, "{body}");
+                    acked.lock().unwrap().push(what);
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+async fn get_ok(s: &Server, path: &str) -> Value {
+    let (status, body) = s.get(path, Some(ADMIN)).await;
+    assert_success(status, &body);
+    body
+}
+
+/// Checks every acknowledged object and that no object of the store is partial.
+async fn check(s: &Server, acked: &[Acked], reference: &Reference) {
+    let certs = get_ok(s, &format!("{P}/certificates/")).await;
+    let keys = get_ok(s, &format!("{P}/keys/")).await;
+    let jwks = get_ok(s, &format!("{P}/jwks/")).await;
+    let list = |v: &Value| v["resultList"].as_array().unwrap().clone();
+    let cert_names: HashSet<String> = list(&certs)
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    let key_ids: HashMap<String, String> = list(&keys)
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap().to_owned(),
+                k["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let jwk_names: HashSet<String> = list(&jwks)
+        .iter()
+        .map(|j| j["name"].as_str().unwrap().to_owned())
+        .collect();
+    for a in acked {
+        match a {
+            Acked::Certificate(n) => assert!(
+                cert_names.contains(n),
+                "acknowledged certificate {n} is lost"
+            ),
+            Acked::Key(n) => assert!(key_ids.contains_key(n), "acknowledged key {n} is lost"),
+            Acked::Jwk(n) => assert!(jwk_names.contains(n), "acknowledged JWK {n} is lost"),
+        }
+    }
+    // Every object present (acknowledged or caught in flight) is whole and exact.
+    for c in list(&certs) {
+        let entries = c["certificateEnvironmentList"].as_array().unwrap();
+        let envs: HashSet<&str> = entries
+            .iter()
+            .map(|e| e["environmentName"].as_str().unwrap())
+            .collect();
+        if c["name"].as_str().unwrap().starts_with('r') {
+            assert_eq!(
+                envs,
+                HashSet::from(["production", "test"]),
+                "partial certificate {c}"
+            );
+            for e in entries {
+                assert_eq!(e["sha1Thumbprint"], reference.thumbprint, "{c}");
+                assert_eq!(e["alias"], c["name"], "{c}");
+            }
+        }
+    }
+    for k in list(&keys) {
+        let envs: Vec<&str> = k["cryptoKeyInfoEnvironmentList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["environmentName"].as_str().unwrap())
+            .collect();
+        assert_eq!(envs.len(), 2, "partial key {k}");
+    }
+    let key_id_set: HashSet<&String> = key_ids.values().collect();
+    for j in list(&jwks) {
+        let name = j["name"].as_str().unwrap();
+        if !name.starts_with('r') {
+            continue;
+        }
+        let source = j["sourceId"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            key_id_set.contains(&source),
+            "JWK {name} points at a missing key: {j}"
+        );
+        let full = get_ok(s, &format!("{P}/jwks/{name}/")).await;
+        assert_eq!(
+            full["resultList"][0]["jwk"], reference.jwk,
+            "JWK {name} differs"
+        );
+    }
+}
+
+/// The content every acknowledged object must carry, read from objects made before any crash.
+struct Reference {
+    thumbprint: Value,
+    jwk: Value,
+}
+
+async fn setup(s: &Server) -> Reference {
+    s.create_environment("production").await;
+    s.create_environment("test").await;
+    s.create_project("shop").await;
+    let pem = String::from_utf8(read_fixture("keys/p256.p8.pem")).unwrap();
+    s.create_certificate(
+        "shop",
+        "ref",
+        "ref",
+        "production,test",
+        read_fixture("p256.pem"),
+    )
+    .await;
+    let (status, body) = s
+        .post(
+            &format!("{P}/keys/"),
+            Some(ADMIN),
+            key_body("ref-key", &pem),
+        )
+        .await;
+    assert_success(status, &body);
+    let (status, body) = s
+        .post(
+            &format!("{P}/jwks/parse-from-key"),
+            Some(ADMIN),
+            jwk_body("ref-jwk", "ref-key"),
+        )
+        .await;
+    assert_success(status, &body);
+    let cert = get_ok(s, &format!("{P}/certificates/ref/")).await;
+    let jwk = get_ok(s, &format!("{P}/jwks/ref-jwk/")).await;
+    Reference {
+        thumbprint: cert["resultList"][0]["certificateEnvironmentList"][0]["sha1Thumbprint"]
+            .clone(),
+        jwk: jwk["resultList"][0]["jwk"].clone(),
+    }
+}
+
+#[tokio::test]
+async fn kill_nine_under_load_loses_no_acknowledged_write() {
+    let seed = std::env::var("KEYWARD_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    println!("crash test seed: {seed} (replay with KEYWARD_CRASH_SEED={seed})");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let home = DataHome::new();
+    let mut s = Server::start_with(home.clone(), &[]).await;
+    let reference = setup(&s).await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    for round in 0..ROUNDS {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| tokio::spawn(load(s.base.clone(), c, round, acked.clone())))
+            .collect();
+        let delay = rng.between(200, 1500);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        s.kill().await;
+        for c in clients {
+            c.await.expect("a load client panicked");
+        }
+        let (ok, out) = home.audit_verify();
+        assert!(ok, "round {round}: audit chain broken after kill -9: {out}");
+        s = Server::start_with(home.clone(), &[]).await;
+        let acked_now = acked.lock().unwrap().clone();
+        println!(
+            "round {round}: killed after {delay} ms, {} writes acknowledged so far, {out}",
+            acked_now.len()
+        );
+        check(&s, &acked_now, &reference).await;
+    }
+    let total = acked.lock().unwrap().len();
+    assert!(total > ROUNDS, "the load acknowledged only {total} writes");
+    let (ok, out) = home.audit_verify();
+    assert!(ok, "{out}");
+    s.stop().await;
+    println!(
+        "{ROUNDS} rounds in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
