@@ -18,7 +18,6 @@
 //! without a record, and the caller was told the request failed).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -243,8 +242,8 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         .unwrap_or_default();
     let client_addr = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .get::<ConnectInfo<crate::edge::PeerAddr>>()
+        .map(|c| c.0.0.ip().to_string());
     let method = parts.method.clone();
     // The body is read here (as the handler would) to learn the name of a created object.
     let (body_names, body) = if method == Method::GET {

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod deployment;
+pub mod edge;
 pub mod envelope;
 pub mod error;
 pub mod fetch;
@@ -15,6 +16,7 @@ pub mod openapi;
 pub mod permissions;
 mod routes;
 mod service;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ pub struct Config {
     pub body_limit: usize,
     /// What JWK-by-URL fetches may reach (`fetch.rs`).
     pub fetch: fetch::FetchPolicy,
+    /// Request limits and brute-force protection (`edge.rs`).
+    pub limits: edge::Limits,
 }
 
 impl Default for Config {
@@ -47,6 +51,7 @@ impl Default for Config {
         Config {
             body_limit: 2 * 1024 * 1024,
             fetch: fetch::FetchPolicy::default(),
+            limits: edge::Limits::default(),
         }
     }
 }
@@ -91,7 +96,18 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let principal = state.auth.authenticate(header).await?;
+        let result = state.auth.authenticate(header).await;
+        // Tell the brute-force guard what the token check found (a missing token is no guess).
+        if let Some(outcome) = parts.extensions.get::<edge::AuthOutcome>() {
+            match &result {
+                Ok(_) => outcome.accepted(),
+                Err(e) if e.status == StatusCode::UNAUTHORIZED && header.is_some() => {
+                    outcome.rejected()
+                }
+                Err(_) => {}
+            }
+        }
+        let principal = result?;
         if let Some(slot) = parts.extensions.get::<audit::AuditSlot>() {
             slot.principal(&principal);
         }
@@ -99,10 +115,28 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Request headers whose values never reach a log line.
+const SENSITIVE_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::HeaderName::from_static(service::package::PASSPHRASE_HEADER),
+];
+
 /// The complete service: routes, OpenAPI document, limits, error normalisation, and trailing-slash
 /// tolerance (every path is accepted with and without its trailing `/`).
 pub fn app(state: AppState) -> NormalizePath<Router> {
     let body_limit = state.config.body_limit;
+    let limits = state.config.limits.clone();
+    let guard = Arc::new(edge::Guard {
+        throttle: edge::Throttle::new(limits.brute_force.clone()),
+        trusted_proxies: limits.trusted_proxies.clone(),
+    });
+    let capacity = Arc::new(edge::Capacity::new(&limits));
+    let json_cap = edge::JsonCap {
+        max_depth: limits.json_max_depth,
+        body_limit,
+    };
+    let hsts = limits.tls;
     let (router, api) = routes::router().split_for_parts();
     let api_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
     let router = router
@@ -122,26 +156,29 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .with_state(state.clone())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(json_cap, edge::json_depth))
+        .layer(middleware::from_fn_with_state(guard, edge::brute_force))
         .layer(middleware::map_response(move |r| {
             normalize_errors(r, body_limit)
         }))
         .layer(middleware::from_fn_with_state(state, audit::record))
-        .layer(
-            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::HeaderName::from_static(service::package::PASSPHRASE_HEADER),
-            ]),
-        )
+        // Outside the audit record, which reads the body first: a client that stalls its body
+        // must hold a slot and run against the clock (an overload refusal is not recorded).
+        .layer(middleware::from_fn_with_state(capacity, edge::capacity))
+        .layer(tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new(SENSITIVE_HEADERS))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(
-                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::DEBUG),
-                )
+                // Method and path only: a query string may carry a password.
+                .make_span_with(|req: &Request| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                })
                 .on_response(
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
                 ),
         )
-        .layer(middleware::from_fn(security_headers));
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            security_headers(req, next, hsts)
+        }));
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
@@ -152,7 +189,9 @@ async fn no_route(req: Request) -> ApiError {
     }
 }
 
-async fn security_headers(req: Request, next: Next) -> Response {
+/// Headers on every answer: nothing is cached, sniffed, framed, embedded or sent as referrer;
+/// over TLS, browsers are told to keep using it.
+async fn security_headers(req: Request, next: Next, hsts: bool) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(
@@ -160,6 +199,25 @@ async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     resp
 }
 
@@ -207,20 +265,30 @@ async fn normalize_errors(resp: Response, body_limit: usize) -> Response {
     error::envelope(status, &message).into_response()
 }
 
-/// Serves until `shutdown` completes, then drains in-flight requests.
+/// Serves until `shutdown` completes, then drains in-flight requests; over TLS when `tls` is
+/// given.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::ServiceExt;
     let service = app(state);
-    axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(service),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let service =
+        ServiceExt::<Request>::into_make_service_with_connect_info::<edge::PeerAddr>(service);
+    match tls {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// How long `serve`'s caller should wait for draining before giving up.

@@ -140,6 +140,43 @@ pub fn body_too_large(limit: usize) -> String {
     format!("Request body is larger than the limit of {limit} bytes!")
 }
 
+pub fn too_many_parts(max: usize) -> String {
+    format!("Request body has more than {max} multipart parts!")
+}
+
+pub fn json_too_deep(max: usize) -> String {
+    format!("Request body nests JSON arrays and objects deeper than {max} levels!")
+}
+
+pub const BODY_UNREADABLE: &str = "Request body could not be read completely!";
+
+pub const OVERLOADED: &str =
+    "The server is handling too many requests at once! Try again in a moment (see Retry-After).";
+
+pub fn request_timeout(limit: std::time::Duration) -> String {
+    format!(
+        "The request did not complete within {} and was stopped!",
+        seconds(limit)
+    )
+}
+
+pub fn too_many_failures(wait: std::time::Duration) -> String {
+    format!(
+        "Too many failed authentication attempts from this address! Try again in {} (see Retry-After).",
+        seconds(wait)
+    )
+}
+
+/// `30 seconds`, `1 second`; whole seconds, rounded up.
+fn seconds(d: std::time::Duration) -> String {
+    let s = d.as_millis().div_ceil(1000).max(1);
+    if s == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{s} seconds")
+    }
+}
+
 pub const SERVER_ERROR: &str = "An unexpected error occurred on the server; it has been logged.";
 
 pub fn no_route(method: &str, path: &str) -> String {

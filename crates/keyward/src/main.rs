@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -23,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the store's migrations and exit (`serve` also applies them at start).
     Migrate(StoreArgs),
     /// Store maintenance.
@@ -335,6 +336,69 @@ struct ServeArgs {
     /// Let JWK-by-URL fetches use plain `http` URLs (default: `https` only).
     #[arg(long, env = "KEYWARD_FETCH_ALLOW_HTTP")]
     fetch_allow_http: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC 1) of `--tls-cert`.
+    #[arg(long, env = "KEYWARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Most requests in flight at once; more get 503 with `Retry-After` at once.
+    #[arg(long, env = "KEYWARD_MAX_CONCURRENT_REQUESTS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_requests: u32,
+    /// Longest time one request may take, body upload included (`30s`, `500ms`, `2m`); over it: 503.
+    #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Most parts in one multipart body; more get 400.
+    #[arg(long, env = "KEYWARD_MAX_MULTIPART_PARTS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_multipart_parts: u32,
+    /// Deepest nesting of arrays and objects in a JSON body; deeper gets 400.
+    #[arg(long, env = "KEYWARD_JSON_MAX_DEPTH", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    json_max_depth: u32,
+    /// Failed authentications (bad password at /apiops/auth/token, unknown, expired or revoked
+    /// token) from one address within `--auth-failure-window` that lock it out; 0: no lockout.
+    #[arg(long, env = "KEYWARD_AUTH_MAX_FAILURES", default_value_t = 10)]
+    auth_max_failures: u32,
+    /// The window in which failures add up, and the quiet time after a lockout that forgives.
+    #[arg(long, env = "KEYWARD_AUTH_FAILURE_WINDOW", default_value = "5m", value_parser = parse_duration)]
+    auth_failure_window: Duration,
+    /// The first lockout; each failure after a lockout doubles it.
+    #[arg(long, env = "KEYWARD_AUTH_LOCKOUT", default_value = "1m", value_parser = parse_duration)]
+    auth_lockout: Duration,
+    /// The longest lockout.
+    #[arg(long, env = "KEYWARD_AUTH_LOCKOUT_MAX", default_value = "15m", value_parser = parse_duration)]
+    auth_lockout_max: Duration,
+    /// Proxies (comma-separated CIDRs) whose `X-Forwarded-For` names the client for the lockout;
+    /// without it, the connection's peer address is the client.
+    #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
+}
+
+/// `30s`, `500ms`, `5m`, `1h`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 500ms, 5m, 1h)"))?;
+    let d = match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration (e.g. 30s, 500ms, 5m, 1h)"
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("{text:?}: a duration must be more than 0"));
+    }
+    Ok(d)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -352,7 +416,7 @@ fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
-            runtime.block_on(serve(args))
+            runtime.block_on(serve(*args))
         }
         Command::Migrate(args) => runtime.block_on(async {
             let store = args.open().await?;
@@ -431,6 +495,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Config {
             body_limit: args.body_limit,
             fetch: fetch_policy(&args)?,
+            limits: limits(&args)?,
         },
     )
     .await
@@ -439,11 +504,49 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
-    tracing::info!("keyward listening on http://{addr}");
-    keyward_http::serve(listener, state, shutdown_signal()).await?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(keyward_http::tls::server_config(cert, key).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("keyward listening on {scheme}://{addr}");
+    keyward_http::serve(listener, tls, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("keyward stopped");
     Ok(())
+}
+
+/// The request limits and brute-force schedule of `serve`'s flags.
+fn limits(args: &ServeArgs) -> anyhow::Result<keyward_http::edge::Limits> {
+    let trusted_proxies = args
+        .trusted_proxies
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            c.parse()
+                .map_err(|e: String| anyhow::anyhow!("--trusted-proxies: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.auth_lockout_max < args.auth_lockout {
+        bail!("--auth-lockout-max must not be shorter than --auth-lockout");
+    }
+    Ok(keyward_http::edge::Limits {
+        max_parts: args.max_multipart_parts as usize,
+        json_max_depth: args.json_max_depth as usize,
+        request_timeout: args.request_timeout,
+        max_concurrent: args.max_concurrent_requests as usize,
+        brute_force: keyward_http::edge::BruteForce {
+            max_failures: args.auth_max_failures,
+            window: args.auth_failure_window,
+            lockout: args.auth_lockout,
+            lockout_max: args.auth_lockout_max,
+            ..Default::default()
+        },
+        trusted_proxies,
+        tls: args.tls_cert.is_some(),
+    })
 }
 
 /// The JWK-by-URL fetch policy of `serve`'s flags.

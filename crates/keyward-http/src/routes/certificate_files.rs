@@ -125,7 +125,7 @@ async fn import_certificate_file(
     Query(query): Query<HashMap<String, String>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
-    let form = read_form(multipart, query, "certificateFile", app.config.body_limit).await?;
+    let form = read_form(multipart, query, "certificateFile", &app.config).await?;
     let project = project_for(&app, &caller, &project, Need::Export).await?;
     if !caller.may(&project.id, Need::ManageAndDeploy) {
         return Err(ApiError::denied());
@@ -315,7 +315,7 @@ async fn import_truststore_file(
     Query(query): Query<HashMap<String, String>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
-    let form = read_form(multipart, query, "truststoreFile", app.config.body_limit).await?;
+    let form = read_form(multipart, query, "truststoreFile", &app.config).await?;
     let project = project_for(&app, &caller, &project, Need::Export).await?;
     // Every write deploys (00-product §1), this one included.
     if !caller.may(&project.id, Need::ManageAndDeploy) {

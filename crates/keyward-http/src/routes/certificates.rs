@@ -54,7 +54,6 @@ pub struct CertificateUpload {
 }
 
 /// Most multipart parts accepted in one upload.
-const MAX_PARTS: usize = 16;
 /// Largest text field of an upload.
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 
@@ -74,8 +73,10 @@ impl Upload {
 async fn read_upload(
     multipart: Result<Multipart, MultipartRejection>,
     query: HashMap<String, String>,
-    body_limit: usize,
+    config: &crate::Config,
 ) -> ApiResult<Upload> {
+    let body_limit = config.body_limit;
+    let max_parts = config.limits.max_parts;
     let broken = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(body_limit)
@@ -95,10 +96,8 @@ async fn read_upload(
             let mut parts = 0;
             while let Some(field) = mp.next_field().await.map_err(broken)? {
                 parts += 1;
-                if parts > MAX_PARTS {
-                    return Err(ApiError::bad_request(format!(
-                        "Request body has more than {MAX_PARTS} multipart parts!"
-                    )));
+                if parts > max_parts {
+                    return Err(ApiError::bad_request(messages::too_many_parts(max_parts)));
                 }
                 let name = field.name().unwrap_or_default().to_owned();
                 if name == "pemEncodedFile" {
@@ -225,7 +224,7 @@ async fn create_certificate(
 ) -> ApiResult<Success> {
     // The (size-limited) body is read before answering even a refusal: a server that answers
     // while the client is still sending makes clients see a reset instead of the message.
-    let upload = read_upload(multipart, query, app.config.body_limit).await?;
+    let upload = read_upload(multipart, query, &app.config).await?;
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = required_name("certificateName", upload.text("certificateName"))?;
     let (alias, description, envs, chain) = validate_upload(&app, &upload).await?;
@@ -290,7 +289,7 @@ async fn update_certificate(
     } else {
         JwkUpdateAction::Nullify
     };
-    let upload = read_upload(multipart, query, app.config.body_limit).await?;
+    let upload = read_upload(multipart, query, &app.config).await?;
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     if app
         .store

@@ -17,7 +17,6 @@ use crate::messages;
 use crate::service::environment_named;
 
 /// Most multipart parts accepted.
-const MAX_PARTS: usize = 16;
 /// Largest text field.
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Most entries read from an import ZIP, and the largest entry (uncompressed).
@@ -61,8 +60,10 @@ pub async fn read_form(
     multipart: Result<Multipart, MultipartRejection>,
     query: HashMap<String, String>,
     file_field: &str,
-    body_limit: usize,
+    config: &crate::Config,
 ) -> ApiResult<Form> {
+    let body_limit = config.body_limit;
+    let max_parts = config.limits.max_parts;
     let broken = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(body_limit)
@@ -86,10 +87,8 @@ pub async fn read_form(
     let mut parts = 0;
     while let Some(field) = mp.next_field().await.map_err(broken)? {
         parts += 1;
-        if parts > MAX_PARTS {
-            return Err(ApiError::bad_request(format!(
-                "Request body has more than {MAX_PARTS} multipart parts!"
-            )));
+        if parts > max_parts {
+            return Err(ApiError::bad_request(messages::too_many_parts(max_parts)));
         }
         let name = field.name().unwrap_or_default().to_owned();
         if name == file_field {

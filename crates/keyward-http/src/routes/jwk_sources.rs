@@ -227,7 +227,13 @@ async fn import_jwk_file(
             ApiError::bad_request(messages::JWK_IMPORT_NOT_MULTIPART)
         }
     };
+    let max_parts = app.config.limits.max_parts;
+    let mut parts = 0;
     while let Some(field) = multipart.next_field().await.map_err(broken)? {
+        parts += 1;
+        if parts > max_parts {
+            return Err(ApiError::bad_request(messages::too_many_parts(max_parts)));
+        }
         let field_name = field.name().unwrap_or_default().to_owned();
         let bytes = field.bytes().await.map_err(broken)?;
         let text = || String::from_utf8_lossy(&bytes).into_owned();

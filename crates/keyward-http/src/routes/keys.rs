@@ -258,7 +258,7 @@ async fn import_key_file(
     if !caller.may(&project.id, Need::ManageAndDeploy) {
         return Err(ApiError::denied());
     }
-    let form = read_form(multipart, query, "keyFile", app.config.body_limit).await?;
+    let form = read_form(multipart, query, "keyFile", &app.config).await?;
     let name = required_name("keyName", form.text("keyName"))?;
     let key_type = parse_key_type(&required("keyType", form.text("keyType"))?)?;
     let algorithm = form

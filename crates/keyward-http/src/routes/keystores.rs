@@ -248,7 +248,7 @@ async fn import_keystore_file(
     if !caller.may(&project.id, Need::ManageAndDeploy) {
         return Err(ApiError::denied());
     }
-    let form = read_form(multipart, query, "keystoreFile", app.config.body_limit).await?;
+    let form = read_form(multipart, query, "keystoreFile", &app.config).await?;
     let name = required_name("keystoreName", form.text("keystoreName"))?;
     let password = form
         .fields

@@ -108,7 +108,7 @@ async fn import_key_package(
 ) -> ApiResult<Success> {
     const FIELD: &str = "keyExportFile";
     let project = import_project(&app, &caller, &project).await?;
-    let form = read_form(multipart, query, FIELD, app.config.body_limit).await?;
+    let form = read_form(multipart, query, FIELD, &app.config).await?;
     let object: KeyObject = read_upload(&form, FIELD, KIND_KEY, &headers).await?;
     let request = ImportRequest::of(&form)?;
     let key_type = parse_key_type(&object.key_type)?;
@@ -286,7 +286,7 @@ async fn import_keystore_package(
 ) -> ApiResult<Success> {
     const FIELD: &str = "keystoreExportFile";
     let project = import_project(&app, &caller, &project).await?;
-    let form = read_form(multipart, query, FIELD, app.config.body_limit).await?;
+    let form = read_form(multipart, query, FIELD, &app.config).await?;
     let object: KeystoreObject = read_upload(&form, FIELD, KIND_KEYSTORE, &headers).await?;
     let request = ImportRequest::of(&form)?;
     crate::service::check_name("name", &object.name)?;

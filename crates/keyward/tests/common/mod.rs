@@ -215,22 +215,23 @@ impl Server {
             let mut lines = BufReader::new(stderr).lines();
             let mut tx = Some(tx);
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(i) = line.find("listening on http://") {
-                    let addr = line[i + "listening on http://".len()..].trim().to_owned();
+                // `listening on http://ADDR` or, with `--tls-cert`, `https://ADDR`.
+                if let Some(i) = line.find("listening on http") {
+                    let url = line[i + "listening on ".len()..].trim().to_owned();
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
+                        let _ = tx.send(url);
                     }
                 }
                 log2.lock().unwrap().push(line);
             }
         });
-        let addr = tokio::time::timeout(Duration::from_secs(60), rx)
+        let base = tokio::time::timeout(Duration::from_secs(60), rx)
             .await
             .expect("keyward did not start within 60 s")
             .expect("keyward exited before listening");
         Server {
             child,
-            base: format!("http://{addr}"),
+            base,
             data,
             client: reqwest::Client::new(),
             log,
