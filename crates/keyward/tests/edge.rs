@@ -253,9 +253,22 @@ async fn requests_over_the_concurrency_cap_get_503_at_once() {
         &["--max-concurrent-requests", "1", "--request-timeout", "30s"],
     )
     .await;
-    let held = stalled_request(&s).await;
-    // Once the held request has its slot, every other one is refused at once, not queued.
+    // Hold the one slot with a request whose body never completes. A request of the harness may
+    // still be in flight right after the start, and then the stalled one is refused at once:
+    // try again until one gets no answer (it holds the slot).
     let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let c = stalled_request(&s).await;
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(300), c.peek(&mut byte)).await {
+            Err(_) => break c,
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "no request could hold the slot");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // Once the held request has its slot, every other one is refused at once, not queued.
     let mut answered = 0;
     let refused = loop {
         let t = Instant::now();
@@ -568,6 +581,7 @@ async fn tls_settings_that_do_not_fit_stop_the_start() {
             .args(home.args())
             .args(extra)
             .env("KEYWARD_BOOTSTRAP_TOKEN", ADMIN)
+            .env("KEYWARD_MASTER_KEY", TEST_MASTER_KEY)
             .env_remove("KEYWARD_DATABASE_URL")
             .output()
             .unwrap()
@@ -597,6 +611,7 @@ async fn no_secret_token_or_password_reaches_the_log() {
         .args(home.args())
         .env("KEYWARD_BOOTSTRAP_TOKEN", ADMIN)
         .env("KEYWARD_BOOTSTRAP_PASSWORD", "admin-password-1")
+        .env("KEYWARD_MASTER_KEY", TEST_MASTER_KEY)
         .env_remove("KEYWARD_DATABASE_URL")
         .env_remove("KEYWARD_LOG")
         .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
@@ -616,7 +631,11 @@ async fn no_secret_token_or_password_reaches_the_log() {
     };
     let c = reqwest::Client::new();
     let url = |p: &str| format!("{base}{p}");
-    let mut secrets: Vec<String> = vec![ADMIN.into(), "admin-password-1".into()];
+    let mut secrets: Vec<String> = vec![
+        ADMIN.into(),
+        "admin-password-1".into(),
+        TEST_MASTER_KEY.into(),
+    ];
 
     // A password login, a wrong password, and the token it buys.
     let resp: Value = c
