@@ -154,19 +154,19 @@ async fn import_key_package(
             .map(|e| e.environment_name.as_str())
             .collect()
     });
-    let placed = request.place(KIND_KEY, &name, &package_envs, target.as_deref())?;
     let mut entries = Vec::new();
     let mut unresolved = Vec::new();
-    for (env_name, index) in placed {
-        let Some(env) = app
-            .store
-            .environment_by_name(&env_name)
-            .await
-            .map_err(ApiError::internal)?
-        else {
-            unresolved.push(messages::package_environment_dropped(&env_name));
-            continue;
-        };
+    let placed = request
+        .destinations(
+            &app,
+            KIND_KEY,
+            &name,
+            &package_envs,
+            target.as_deref(),
+            &mut unresolved,
+        )
+        .await?;
+    for (env, index) in placed {
         let source = &object.environments[index];
         let invalid = |d: &str| {
             ApiError::bad_request(messages::package_entry_invalid(&source.environment_name, d))
@@ -324,19 +324,19 @@ async fn import_keystore_package(
             .map(|e| e.environment_name.as_str())
             .collect()
     });
-    let placed = request.place(KIND_KEYSTORE, &name, &package_envs, target.as_deref())?;
     let mut entries = Vec::new();
     let mut unresolved = Vec::new();
-    for (env_name, index) in placed {
-        let Some(env) = app
-            .store
-            .environment_by_name(&env_name)
-            .await
-            .map_err(ApiError::internal)?
-        else {
-            unresolved.push(messages::package_environment_dropped(&env_name));
-            continue;
-        };
+    let placed = request
+        .destinations(
+            &app,
+            KIND_KEYSTORE,
+            &name,
+            &package_envs,
+            target.as_deref(),
+            &mut unresolved,
+        )
+        .await?;
+    for (env, index) in placed {
         let source = &object.environments[index];
         let invalid = |d: &str| {
             ApiError::bad_request(messages::package_entry_invalid(&source.environment_name, d))
@@ -561,14 +561,20 @@ impl ImportRequest {
         })
     }
 
-    fn place(
+    /// Where the package's environments go: per placed environment, this server's environment and
+    /// the index of the package entry written there. Package environments unknown here are
+    /// reported in `unresolved`.
+    async fn destinations(
         &self,
+        app: &AppState,
         kind: &str,
         name: &str,
         package_envs: &[&str],
         target: Option<&[&str]>,
-    ) -> ApiResult<Vec<(String, usize)>> {
-        self.placement
+        unresolved: &mut Vec<String>,
+    ) -> ApiResult<Vec<(keyward_store::Environment, usize)>> {
+        let placed = self
+            .placement
             .place(package_envs, target)
             .map_err(|e| match e {
                 PlacementError::Uncovered(envs) => {
@@ -577,7 +583,20 @@ impl ImportRequest {
                 PlacementError::Repeated(env) => ApiError::bad_request(
                     messages::environment_repeated(&env, "environmentMapping"),
                 ),
-            })
+            })?;
+        let mut out = Vec::with_capacity(placed.len());
+        for (env_name, index) in placed {
+            match app
+                .store
+                .environment_by_name(&env_name)
+                .await
+                .map_err(ApiError::internal)?
+            {
+                Some(env) => out.push((env, index)),
+                None => unresolved.push(messages::package_environment_dropped(&env_name)),
+            }
+        }
+        Ok(out)
     }
 }
 
