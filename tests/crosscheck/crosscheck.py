@@ -7,7 +7,8 @@ CASES.json: {"cases": [{"name": ..., "certificate": "<abs path of the PEM given 
 "privateKey": "<abs path of the leaf's private key PEM>", "kidGiven": false,
 "expectedKid": null, "jwk": {<the complete JWK keyward produced>}}]}
 
-Optional key cases (same file, same "cases" list): {"kind": "key", "name": ...,
+Optional key cases (same file, same "cases" list; "pkcs12Password" when "privateKey" is a PKCS#12
+keystore, read by pyca): {"kind": "key", "name": ...,
 "privateKey": "<abs path of a private key file in any format keyward reads>",
 "password": "<its password>" | null, "kty": "<optional, for DER>", "jwk": {<keyward's private
 JWK of that key>}}. For those, jwcrypto's JWK.from_pem(key file, password) (for DER or base64
@@ -247,7 +248,14 @@ def run_key_case(case: dict) -> None:
     password = case.get("password")
     password = password.encode("utf-8") if password is not None else None
     note = None
-    if b"-----BEGIN" not in data:
+    if case.get("pkcs12Password") is not None:
+        # A PKCS#12 keystore: pyca reads it on its own (OpenSSL's PKCS#12 code, not keyward's).
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        key, _cert, _more = pkcs12.load_key_and_certificates(data, case["pkcs12Password"].encode("utf-8"))
+        expect(key is not None, "pyca found no private key in the PKCS#12 file")
+        reference, note = to_jwk(key)
+    elif b"-----BEGIN" not in data:
         # DER, or DER as base64 text: read by pyca (jwcrypto's from_pem takes PEM only).
         try:
             data = base64.b64decode(b"".join(data.split()), validate=True)

@@ -337,3 +337,73 @@ async fn private_keys_of_every_format_agree_with_jwcrypto() {
         "every key format must be compared, none skipped:\n{stdout}"
     );
 }
+
+/// Every PKCS#12 keystore fixture with a private key (OpenSSL 3 default, `-legacy` RC2/3DES,
+/// 3DES, no MAC, no encryption, keytool-made, with a chain): the JWK of `parse-from-keystore`
+/// (private members included) equals jwcrypto's JWK of the key pyca reads from the same file
+/// with its own PKCS#12 code, and its kid is the RFC 7638 thumbprint. JKS/JCEKS have no
+/// independent reader in Python; their keys are the same fixtures' (`api_keystores.rs` checks
+/// their PKCS#8 digests against the fixture manifest, made with keytool and openssl).
+#[tokio::test]
+async fn pkcs12_keystore_keys_agree_with_jwcrypto() {
+    let Some(python) = peer_python() else {
+        eprintln!("SKIPPED: no Python with jwcrypto; set KEYWARD_CROSSCHECK_PYTHON");
+        return;
+    };
+    let s = Server::with_world().await;
+    let manifest: Value = serde_json::from_slice(&read_fixture("keystores/manifest.json")).unwrap();
+    let mut cases = Vec::new();
+    for f in manifest["files"].as_array().unwrap() {
+        let file = f["file"].as_str().unwrap();
+        // bigiter.p12 is refused by design (its MAC iteration count is over the cap).
+        if f["type"] != "PKCS12" || file == "bigiter.p12" {
+            continue;
+        }
+        let password = f["storePassword"].as_str().unwrap();
+        let alias = f["aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["holds"] == "privateKey")
+            .unwrap();
+        let (use_type, alg) = match alias["keyAlgorithm"].as_str() {
+            Some("RSA") => ("SIGNATURE", "RS256"),
+            _ => ("ENCRYPTION", "ECDH-ES"),
+        };
+        let name = file.replace('.', "-");
+        let (status, body) = s
+            .post(
+                "/apiops/projects/shop/keystores/",
+                Some(ADMIN),
+                json!({"name": name, "keyStoreEnvironmentList": [{"environmentName": "production",
+                    "file": keyward_jose::b64::standard(&read_fixture(&format!("keystores/{file}"))),
+                    "password": password, "keyStoreType": "PKCS12"}]}),
+            )
+            .await;
+        assert_success(status, &body);
+        let (status, body) = s
+            .post(
+                "/apiops/projects/shop/jwks/parse-from-keystore",
+                Some(ADMIN),
+                json!({"name": format!("j-{name}"), "keyStoreName": name, "environmentName": "production",
+                    "aliasName": alias["alias"], "useType": use_type, "algorithm": alg}),
+            )
+            .await;
+        assert_success(status, &body);
+        let (status, got) = s
+            .get(&format!("/apiops/projects/shop/jwks/j-{name}"), Some(ADMIN))
+            .await;
+        assert_success(status, &got);
+        let jwk = &got["resultList"][0]["jwk"];
+        assert!(jwk["d"].is_string(), "{file}: no private member in {jwk}");
+        cases.push(json!({"kind": "key", "name": file,
+            "privateKey": fixture(&format!("keystores/{file}")), "pkcs12Password": password,
+            "kty": jwk["kty"], "jwk": jwk}));
+    }
+    assert_eq!(cases.len(), 7, "PKCS#12 fixtures with a private key");
+    let stdout = run_crosscheck(&python, &cases);
+    assert!(
+        stdout.contains(&format!("{} passed, 0 failed\n", cases.len())),
+        "every PKCS#12 keystore must be compared, none skipped:\n{stdout}"
+    );
+}
