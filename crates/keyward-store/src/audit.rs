@@ -2,14 +2,18 @@
 //! material. A record says who (user, token id — never the token), when, what (method, route
 //! template, project, object), from where and the outcome; never the secret itself.
 //!
-//! Chain: `hash = SHA-256(prev_hash ‖ canonical encoding of the record's fields)`, `prev_hash` being
-//! the previous record's hash (32 zero bytes before the first record). The head of the chain (last
+//! Chain: `hash = HMAC-SHA256(audit key, prev_hash ‖ canonical encoding of the record's fields)`,
+//! `prev_hash` being the previous record's hash (32 zero bytes before the first record). The audit
+//! key is 32 random bytes kept sealed under the master key in `settings` ([`KEY_SETTING`]), so
+//! whoever can write the database but does not hold the master key cannot compute a valid hash:
+//! a rewritten chain does not verify. The head of the chain (last
 //! `seq` and its hash) is kept in `settings` under [`HEAD_SETTING`]; appending locks that row
 //! (`UPDATE … SET value = value` takes a row lock on PostgreSQL, and SQLite writes go through one
 //! connection), so the chain stays linear with any number of nodes. Because the head is anchored,
 //! cutting records off the tail is detected as well as changing or deleting one.
 
-use sha2::{Digest, Sha256};
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -17,6 +21,9 @@ use crate::{Result, Store, StoreError, now_ms};
 
 /// The `settings` key of the chain head: `"<seq>:<hex hash>"`.
 pub const HEAD_SETTING: &str = "audit_head";
+
+/// The sealed setting holding the chain's MAC key.
+pub const KEY_SETTING: &str = "audit_key";
 
 /// The hash before the first record.
 const GENESIS: [u8; 32] = [0; 32];
@@ -134,24 +141,25 @@ fn record(row: &AnyRow) -> std::result::Result<AuditRecord, sqlx::Error> {
     })
 }
 
-/// The chain hash of a record: SHA-256 over the previous hash and a canonical encoding of every
-/// field (integers as 8 bytes big-endian; text as a presence byte, a 4-byte big-endian length and
-/// the UTF-8 bytes), so no two different records encode alike.
-pub fn chain_hash(prev: &[u8], seq: i64, at: i64, e: &AuditEntry) -> [u8; 32] {
-    fn text(h: &mut Sha256, s: Option<&str>) {
+/// The chain hash of a record: HMAC-SHA256 under the audit key over the previous hash and a
+/// canonical encoding of every field (integers as 8 bytes big-endian; text as a presence byte, a
+/// 4-byte big-endian length and the UTF-8 bytes), so no two different records encode alike.
+pub fn chain_hash(key: &[u8], prev: &[u8], seq: i64, at: i64, e: &AuditEntry) -> [u8; 32] {
+    type HmacSha256 = hmac::Hmac<Sha256>;
+    fn text(h: &mut HmacSha256, s: Option<&str>) {
         match s {
-            None => h.update([0u8]),
+            None => h.update(&[0u8]),
             Some(s) => {
-                h.update([1u8]);
-                h.update((s.len() as u32).to_be_bytes());
+                h.update(&[1u8]);
+                h.update(&(s.len() as u32).to_be_bytes());
                 h.update(s.as_bytes());
             }
         }
     }
-    let mut h = Sha256::new();
+    let mut h = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     h.update(prev);
-    h.update(seq.to_be_bytes());
-    h.update(at.to_be_bytes());
+    h.update(&seq.to_be_bytes());
+    h.update(&at.to_be_bytes());
     for s in [
         e.user_id.as_deref(),
         e.username.as_deref(),
@@ -166,9 +174,9 @@ pub fn chain_hash(prev: &[u8], seq: i64, at: i64, e: &AuditEntry) -> [u8; 32] {
     ] {
         text(&mut h, s);
     }
-    h.update(e.status.to_be_bytes());
+    h.update(&e.status.to_be_bytes());
     text(&mut h, Some(&e.outcome));
-    h.finalize().into()
+    h.finalize().into_bytes().into()
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {
@@ -205,9 +213,30 @@ impl Store {
             .map(|_| ())
     }
 
+    /// The chain's MAC key: read once (created, sealed, on the first start) and kept. Needs an
+    /// unlocked store. A rotation of the master key re-wraps it but never changes it.
+    async fn audit_key(&self) -> Result<[u8; 32]> {
+        if let Some(k) = self.audit_key.get() {
+            return Ok(**k);
+        }
+        let value = self
+            .sealed_setting_or_init(KEY_SETTING, || {
+                let mut k = zeroize::Zeroizing::new(vec![0u8; 32]);
+                getrandom::fill(&mut k).expect("the operating system's random source failed");
+                k
+            })
+            .await?;
+        let key: [u8; 32] = value[..]
+            .try_into()
+            .map_err(|_| StoreError::Rejected("the audit key is not 32 bytes long".into()))?;
+        let _ = self.audit_key.set(zeroize::Zeroizing::new(key));
+        Ok(key)
+    }
+
     /// Appends one record in its own transaction; returns its `seq`. Serialised with every other
     /// append on every node by the lock on the chain head.
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        let key = zeroize::Zeroizing::new(self.audit_key().await?);
         let mut tx = self.begin().await?;
         // A no-op write that takes the head row's lock until commit (PostgreSQL); SQLite already
         // serialises writers on its single write connection.
@@ -232,7 +261,7 @@ impl Store {
         })?;
         let seq = head_seq + 1;
         let at = now_ms();
-        let hash = chain_hash(&head_hash, seq, at, entry);
+        let hash = chain_hash(&key[..], &head_hash, seq, at, entry);
         let q = format!(
             "INSERT INTO audit_log ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
@@ -339,6 +368,7 @@ impl Store {
     /// Walks the whole chain in `seq` order and checks every link, every hash and the anchored
     /// head; names the first break.
     pub async fn verify_audit(&self) -> Result<AuditVerdict> {
+        let key = zeroize::Zeroizing::new(self.audit_key().await?);
         let head: Option<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
             .bind(HEAD_SETTING)
             .fetch_optional(&self.read)
@@ -376,7 +406,7 @@ impl Store {
                 if from_hex(&r.prev_hash).as_deref() != Some(&prev[..]) {
                     return broken(records, AuditBreak::Unlinked { seq: r.seq });
                 }
-                let hash = chain_hash(&prev, r.seq, r.at, &r.entry);
+                let hash = chain_hash(&key[..], &prev, r.seq, r.at, &r.entry);
                 if to_hex(&hash) != r.hash {
                     return broken(records, AuditBreak::Altered { seq: r.seq });
                 }
@@ -427,10 +457,12 @@ mod tests {
 
     #[test]
     fn every_field_and_the_link_change_the_hash() {
-        let base = chain_hash(&GENESIS, 1, 10, &entry());
-        assert_ne!(base, chain_hash(&[1; 32], 1, 10, &entry()));
-        assert_ne!(base, chain_hash(&GENESIS, 2, 10, &entry()));
-        assert_ne!(base, chain_hash(&GENESIS, 1, 11, &entry()));
+        let base = chain_hash(&[7; 32], &GENESIS, 1, 10, &entry());
+        assert_ne!(base, chain_hash(&[7; 32], &[1; 32], 1, 10, &entry()));
+        assert_ne!(base, chain_hash(&[7; 32], &GENESIS, 2, 10, &entry()));
+        assert_ne!(base, chain_hash(&[7; 32], &GENESIS, 1, 11, &entry()));
+        // Without the key the hash cannot be computed.
+        assert_ne!(base, chain_hash(&[8; 32], &GENESIS, 1, 10, &entry()));
         let variants: Vec<fn(&mut AuditEntry)> = vec![
             |e| e.user_id = None,
             |e| e.username = Some("admin2".into()),
@@ -448,7 +480,7 @@ mod tests {
         for change in variants {
             let mut e = entry();
             change(&mut e);
-            assert_ne!(base, chain_hash(&GENESIS, 1, 10, &e), "{e:?}");
+            assert_ne!(base, chain_hash(&[7; 32], &GENESIS, 1, 10, &e), "{e:?}");
         }
     }
 
@@ -461,16 +493,16 @@ mod tests {
         b.username = Some("a".into());
         b.token_id = Some("bc".into());
         assert_ne!(
-            chain_hash(&GENESIS, 1, 1, &a),
-            chain_hash(&GENESIS, 1, 1, &b)
+            chain_hash(&[7; 32], &GENESIS, 1, 1, &a),
+            chain_hash(&[7; 32], &GENESIS, 1, 1, &b)
         );
         let mut c = entry();
         c.project = None;
         let mut d = entry();
         d.project = Some(String::new());
         assert_ne!(
-            chain_hash(&GENESIS, 1, 1, &c),
-            chain_hash(&GENESIS, 1, 1, &d)
+            chain_hash(&[7; 32], &GENESIS, 1, 1, &c),
+            chain_hash(&[7; 32], &GENESIS, 1, 1, &d)
         );
     }
 

@@ -134,6 +134,8 @@ pub struct Store {
     url: String,
     /// The master keys records are sealed with; set by [`Store::unlock`].
     keyring: Option<Arc<Keyring>>,
+    /// The audit chain's MAC key, read (and created) on first use; see `audit.rs`.
+    audit_key: Arc<std::sync::OnceLock<zeroize::Zeroizing<[u8; 32]>>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -171,6 +173,7 @@ impl Store {
                 backend: Backend::Postgres,
                 url: url.to_owned(),
                 keyring: None,
+                audit_key: Arc::default(),
             };
             store.init_audit_head().await?;
             return Ok(store);
@@ -216,6 +219,7 @@ impl Store {
             backend: Backend::Sqlite,
             url: url.to_owned(),
             keyring: None,
+            audit_key: Arc::default(),
         };
         store.init_audit_head().await?;
         Ok(store)

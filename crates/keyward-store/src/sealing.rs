@@ -22,7 +22,7 @@ pub(crate) const KEY_NEXT: &str = "master_key_next";
 const CHECK_VALUE: &[u8] = b"keyward master key check";
 
 /// Settings whose values are sealed (besides the verifiers).
-pub(crate) const SEALED_SETTINGS: &[&str] = &["token_pepper"];
+pub(crate) const SEALED_SETTINGS: &[&str] = &["token_pepper", crate::audit::KEY_SETTING];
 
 /// The sealed columns re-wrapped by [`Store::rekey`]: table, primary key, column.
 const SEALED_COLUMNS: &[(&str, &str, &str)] = &[

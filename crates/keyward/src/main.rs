@@ -234,11 +234,20 @@ async fn unlock(store: Store, keyring: Keyring) -> anyhow::Result<(Store, KeyChe
     }
 }
 
+/// `keyward audit verify`: the store, and the master key that opens the chain's MAC key.
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the hash chain of the audit trail: print the number of records and `OK`, or name the
     /// first broken record and exit with status 1.
-    Verify(StoreArgs),
+    Verify(VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -443,9 +452,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `keyward audit verify`: whether the chain is intact (the verdict goes to stdout).
-async fn verify_audit(args: &StoreArgs) -> anyhow::Result<bool> {
+async fn verify_audit(args: &VerifyArgs) -> anyhow::Result<bool> {
     use keyward_store::AuditBreak;
-    let store = args.open().await?;
+    let store = args.store.open().await?;
+    let keyring = args.keys.keyring(&args.store, &store).await?;
+    let (store, _) = unlock(store, keyring).await?;
     let verdict = store.verify_audit().await?;
     store.close().await;
     match verdict.broken {

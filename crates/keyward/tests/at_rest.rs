@@ -234,10 +234,10 @@ async fn check_columns(data: &DataHome, key_text: &str, needles: &[(String, Vec<
     let key = Kek::from_base64(key_text).unwrap();
     let pool = raw_pool(data).await;
     let values = sealed_values(&pool).await;
-    // 2 keys, 2 keystores × 2 columns, 2 private JWKs, pepper and verifier.
+    // 2 keys, 2 keystores × 2 columns, 2 private JWKs, pepper, audit key and verifier.
     assert_eq!(
         values.len(),
-        10,
+        11,
         "{:?}",
         values.iter().map(|v| &v.0).collect::<Vec<_>>()
     );
@@ -401,7 +401,7 @@ async fn no_plaintext_secret_reaches_the_database() {
     let (new_text, serve_new): (String, Vec<String>) = if embedded {
         let (ok, err) = rekey(&data, &[]).await;
         assert!(ok, "rekey failed: {err}");
-        assert!(err.contains("rekey: 9/9 records"), "{err}");
+        assert!(err.contains("rekey: 10/10 records"), "{err}");
         assert!(!data.dir.path().join("master.key.previous").exists());
         let new_text = home_key(&data);
         assert_ne!(new_text, old_text, "the key file holds a new key");
@@ -420,7 +420,7 @@ async fn no_plaintext_secret_reaches_the_database() {
         )
         .await;
         assert!(ok, "rekey failed: {err}");
-        assert!(err.contains("rekey: 9/9 records"), "{err}");
+        assert!(err.contains("rekey: 10/10 records"), "{err}");
         (new_text.clone(), vec!["--master-key".into(), new_text])
     };
     let pepper_after = check_columns(&data, &new_text, &needles).await;
@@ -432,7 +432,7 @@ async fn no_plaintext_secret_reaches_the_database() {
         serve_new.iter().map(String::as_str).collect()
     };
     let (ok, err) = rekey(&data, &again).await;
-    assert!(ok && err.contains("0 of 9 records re-wrapped"), "{err}");
+    assert!(ok && err.contains("0 of 10 records re-wrapped"), "{err}");
 
     // The old key alone no longer opens the store; the new one does.
     let (status, err) = Server::refused(&data, &["--master-key", &old_text]).await;
@@ -498,7 +498,8 @@ async fn rotation_while_serving() {
     // Step 2: rekey beside the running server.
     let (ok, err) = rekey(&data, &["--master-key", &b, "--previous-master-keys", &a]).await;
     assert!(ok, "rekey failed: {err}");
-    assert!(err.contains("rekey: 3/3 records"), "{err}");
+    // k1, k2, the token pepper and the audit chain's key (k2 is already sealed under the new key).
+    assert!(err.contains("rekey: 4/4 records"), "{err}");
     assert!(err.contains("remove"), "{err}");
     assert_eq!(download(&s, &export("k1")).await, k1);
     assert_eq!(download(&s, &export("k2")).await, k2);

@@ -78,7 +78,7 @@ async fn sqlite_store_moves_to_postgres_intact() {
     let (_, jwk_after) = p.get("/apiops/projects/shop/jwks/j", Some(ADMIN)).await;
     assert_eq!(certs_before, certs_after);
     assert_eq!(jwk_before, jwk_after);
-    let (ok, out) = p.data.audit_verify();
+    let (ok, out) = p.data.audit_verify_with(&["--master-key", key.trim()]);
     assert!(
         ok && out.contains("OK") && !out.starts_with("0 "),
         "the audit chain did not survive the copy: {out}"

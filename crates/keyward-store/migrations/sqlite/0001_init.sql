@@ -174,7 +174,7 @@ CREATE TABLE jwk_source_aliases (
 
 -- The audit trail (00-product, issue #4): one append-only record per mutation and per read of
 -- private material, never the secret itself. Each record's `hash` is
--- SHA-256(prev_hash || canonical encoding of its fields), `prev_hash` being the previous record's
+-- HMAC-SHA256(audit key, prev_hash || canonical encoding of its fields), `prev_hash` being the previous record's
 -- hash (32 zero bytes for the first); the head of the chain (last seq and hash) is anchored in
 -- `settings` under `audit_head`, so a changed, deleted or truncated record is detectable.
 CREATE TABLE audit_log (

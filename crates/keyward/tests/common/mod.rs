@@ -89,12 +89,25 @@ impl DataHome {
 
     /// Runs `keyward audit verify` on this home; returns (success, stdout).
     pub fn audit_verify(&self) -> (bool, String) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-            .args(["audit", "verify"])
+        self.audit_verify_with(&[])
+    }
+
+    /// `keyward audit verify` with extra arguments (e.g. `--master-key`).
+    pub fn audit_verify_with(&self, extra: &[&str]) -> (bool, String) {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.args(["audit", "verify"])
             .args(self.args())
+            .args(extra)
             .env_remove("KEYWARD_DATABASE_URL")
-            .output()
-            .expect("run keyward audit verify");
+            .env_remove("KEYWARD_MASTER_KEY")
+            .env_remove("KEYWARD_MASTER_KEY_FILE")
+            .env_remove("KEYWARD_PREVIOUS_MASTER_KEYS");
+        // The chain's MAC key is sealed: verify needs the master key (the embedded store finds
+        // its key file beside the database).
+        if self.database_url.is_some() {
+            cmd.env("KEYWARD_MASTER_KEY", TEST_MASTER_KEY);
+        }
+        let out = cmd.output().expect("run keyward audit verify");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
