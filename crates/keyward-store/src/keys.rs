@@ -101,6 +101,11 @@ impl Store {
         Ok(assemble(rows, open_entries(self.keys()?, entries)?))
     }
 
+    /// The names of a project's keys (no content is opened).
+    pub async fn key_names(&self, project_id: &str) -> Result<Vec<String>> {
+        KEYS.names(self, project_id).await
+    }
+
     pub async fn key(&self, project_id: &str, name: &str) -> Result<Option<CryptoKey>> {
         let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{KEY_COLUMNS} WHERE project_id = $1 AND name = $2"

@@ -114,6 +114,11 @@ impl Store {
         Ok(assemble(rows, open_entries(self.keys()?, entries)?))
     }
 
+    /// The names of a project's keystores (no file is opened).
+    pub async fn keystore_names(&self, project_id: &str) -> Result<Vec<String>> {
+        KEYSTORES.names(self, project_id).await
+    }
+
     pub async fn keystore(&self, project_id: &str, name: &str) -> Result<Option<StoredKeystore>> {
         let row: Option<KeystoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{KEYSTORE_COLUMNS} WHERE project_id = $1 AND name = $2"

@@ -9,7 +9,9 @@ use sqlx::any::AnyRow;
 
 use crate::deploy::{DeploymentPlan, KIND_JWK, all_environment_ids};
 use crate::seal::Keyring;
-use crate::{JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, StoreError, Tx};
+use crate::{
+    JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, Store, StoreError, Tx,
+};
 
 /// Deployment kinds of keys and keystores (beside `KIND_CERTIFICATE` and `KIND_JWK`).
 pub const KIND_KEY: &str = "KEY";
@@ -35,6 +37,18 @@ pub(crate) struct SourceTable {
 }
 
 impl SourceTable {
+    /// The names of a project's objects, sorted; no entry is read (nothing is opened).
+    pub async fn names(&self, store: &Store, project_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT name FROM {} WHERE project_id = $1 ORDER BY name",
+            self.table
+        )))
+        .bind(project_id)
+        .fetch_all(&store.read)
+        .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
     /// The id of the object `name` of a project.
     pub async fn find(&self, tx: &mut Tx, project_id: &str, name: &str) -> Result<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -129,20 +129,12 @@ async fn import_key_package(
     } else {
         None
     };
-    let name = match &current {
-        Some(c) => c.name.clone(),
-        None => {
-            let taken: Vec<String> = app
-                .store
-                .list_keys(&project.id)
-                .await
-                .map_err(ApiError::internal)?
-                .into_iter()
-                .map(|k| k.name)
-                .collect();
-            free_name(&object.name, &taken)?
-        }
-    };
+    let name = import_name(
+        &object.name,
+        current.as_ref().map(|c| c.name.as_str()),
+        app.store.key_names(&project.id),
+    )
+    .await?;
     let package_envs: Vec<&str> = object
         .environments
         .iter()
@@ -299,20 +291,12 @@ async fn import_keystore_package(
     } else {
         None
     };
-    let name = match &current {
-        Some(c) => c.name.clone(),
-        None => {
-            let taken: Vec<String> = app
-                .store
-                .list_keystores(&project.id)
-                .await
-                .map_err(ApiError::internal)?
-                .into_iter()
-                .map(|k| k.name)
-                .collect();
-            free_name(&object.name, &taken)?
-        }
-    };
+    let name = import_name(
+        &object.name,
+        current.as_ref().map(|c| c.name.as_str()),
+        app.store.keystore_names(&project.id),
+    )
+    .await?;
     let package_envs: Vec<&str> = object
         .environments
         .iter()
@@ -600,7 +584,17 @@ impl ImportRequest {
     }
 }
 
-fn free_name(name: &str, taken: &[String]) -> ApiResult<String> {
-    package::free_name(name, |n| taken.iter().any(|t| t == n))
-        .ok_or_else(|| ApiError::bad_request(messages::no_free_import_name(name)))
+/// The name an import writes: the replaced object's, else the package's or the first free
+/// `-imported` variant of it (`taken` lists the project's names; awaited only then).
+async fn import_name(
+    wanted: &str,
+    replaced: Option<&str>,
+    taken: impl std::future::Future<Output = keyward_store::Result<Vec<String>>>,
+) -> ApiResult<String> {
+    if let Some(name) = replaced {
+        return Ok(name.to_owned());
+    }
+    let taken = taken.await.map_err(ApiError::internal)?;
+    package::free_name(wanted, |n| taken.iter().any(|t| t == n))
+        .ok_or_else(|| ApiError::bad_request(messages::no_free_import_name(wanted)))
 }
