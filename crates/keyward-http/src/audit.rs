@@ -101,6 +101,7 @@ fn audited(method: &Method, route: &str) -> bool {
     }
     *method == Method::GET
         && (route == "/apiops/projects/{projectName}/jwks/{jwkName}"
+            || route.ends_with("/agent/bundle")
             || route.ends_with("/export")
             || route.ends_with("/export-file"))
 }

@@ -131,14 +131,17 @@ impl Auth {
                     .grants_of(&owner.user_id)
                     .await
                     .map_err(ApiError::internal)?;
-                let p = Arc::new(Principal::new(
-                    owner.user_id,
-                    owner.username,
-                    owner.sys_admin,
-                    owner.token_id,
-                    owner.expires_at,
-                    &grants,
-                ));
+                let p = Arc::new(
+                    Principal::new(
+                        owner.user_id,
+                        owner.username,
+                        owner.sys_admin,
+                        owner.token_id,
+                        owner.expires_at,
+                        &grants,
+                    )
+                    .for_environment(owner.environment),
+                );
                 if let Ok(mut cache) = self.cache.write() {
                     // Only cache what was read under the current generation.
                     if self.generation.load(Ordering::SeqCst) == generation {

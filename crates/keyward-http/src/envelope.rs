@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use keyward_store::EnvDeployment;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -55,9 +54,9 @@ impl Success {
         self
     }
 
-    /// Adds the `deploymentResult` of a deploying mutation (`undeploy` for deletes).
-    pub fn deployed(mut self, envs: &[EnvDeployment]) -> Success {
-        self.deployment = Some(DeploymentResult::from_envs(envs));
+    /// Adds the `deploymentResult` of a deploying mutation (see `Publisher::settle`).
+    pub fn deployment(mut self, result: DeploymentResult) -> Success {
+        self.deployment = Some(result);
         self
     }
 }

@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod messages;
 pub mod openapi;
 pub mod permissions;
+pub mod publish;
 mod routes;
 mod service;
 pub mod tls;
@@ -44,6 +45,8 @@ pub struct Config {
     pub fetch: fetch::FetchPolicy,
     /// Request limits and brute-force protection (`edge.rs`).
     pub limits: edge::Limits,
+    /// Public JWKS and agent deployments (`publish.rs`).
+    pub publish: publish::PublishConfig,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             body_limit: 2 * 1024 * 1024,
             fetch: fetch::FetchPolicy::default(),
             limits: edge::Limits::default(),
+            publish: publish::PublishConfig::default(),
         }
     }
 }
@@ -63,6 +67,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub store: Store,
     pub auth: Arc<Auth>,
+    pub publisher: Arc<publish::Publisher>,
     pub config: Config,
 }
 
@@ -77,42 +82,71 @@ impl AppState {
     pub async fn new(store: Store, config: Config) -> Result<AppState, ApiError> {
         let auth = Arc::new(Auth::new(store.clone()).await?);
         auth.watch_other_nodes();
+        let publisher = publish::Publisher::new(store.clone(), config.publish.clone());
         Ok(AppState(Arc::new(Inner {
             store,
             auth,
+            publisher,
             config,
         })))
     }
 }
 
-/// The authenticated caller of a request (401 otherwise).
+/// The authenticated caller of a request (401 otherwise). Agent tokens are refused: they may only
+/// use [`AgentCaller`] routes.
 pub struct Caller(pub Arc<Principal>);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let result = state.auth.authenticate(header).await;
-        // Tell the brute-force guard what the token check found (a missing token is no guess).
-        if let Some(outcome) = parts.extensions.get::<edge::AuthOutcome>() {
-            match &result {
-                Ok(_) => outcome.accepted(),
-                Err(e) if e.status == StatusCode::UNAUTHORIZED && header.is_some() => {
-                    outcome.rejected()
-                }
-                Err(_) => {}
-            }
-        }
-        let principal = result?;
-        if let Some(slot) = parts.extensions.get::<audit::AuditSlot>() {
-            slot.principal(&principal);
+        let principal = authenticate(parts, state).await?;
+        if let Some((_, environment)) = &principal.environment {
+            return Err(ApiError::bad_request(messages::agent_token_only(
+                environment,
+            )));
         }
         Ok(Caller(principal))
     }
+}
+
+/// The caller of an agent route: any authenticated token, agent tokens included (the route checks
+/// which environment an agent token may follow).
+pub struct AgentCaller(pub Arc<Principal>);
+
+impl FromRequestParts<AppState> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<AgentCaller, ApiError> {
+        Ok(AgentCaller(authenticate(parts, state).await?))
+    }
+}
+
+/// Resolves the bearer token, tells the brute-force guard and the audit record who called.
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Arc<Principal>, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let result = state.auth.authenticate(header).await;
+    // Tell the brute-force guard what the token check found (a missing token is no guess).
+    if let Some(outcome) = parts.extensions.get::<edge::AuthOutcome>() {
+        match &result {
+            Ok(_) => outcome.accepted(),
+            Err(e) if e.status == StatusCode::UNAUTHORIZED && header.is_some() => {
+                outcome.rejected()
+            }
+            Err(_) => {}
+        }
+    }
+    let principal = result?;
+    if let Some(slot) = parts.extensions.get::<audit::AuditSlot>() {
+        slot.principal(&principal);
+    }
+    Ok(principal)
 }
 
 /// Request headers whose values never reach a log line.
@@ -189,8 +223,9 @@ async fn no_route(req: Request) -> ApiError {
     }
 }
 
-/// Headers on every answer: nothing is cached, sniffed, framed, embedded or sent as referrer;
-/// over TLS, browsers are told to keep using it.
+/// Headers on every answer: nothing is cached, sniffed, framed, embedded or sent as referrer
+/// (the public JWKS alone sets its own caching and cross-origin policy); over TLS, browsers are
+/// told to keep using it.
 async fn security_headers(req: Request, next: Next, hsts: bool) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -198,7 +233,9 @@ async fn security_headers(req: Request, next: Next, hsts: bool) -> Response {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Nothing is cached, unless the handler said otherwise (the public JWKS).
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -208,10 +245,8 @@ async fn security_headers(req: Request, next: Next, hsts: bool) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(
-        "cross-origin-resource-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    h.entry("cross-origin-resource-policy")
+        .or_insert(HeaderValue::from_static("same-origin"));
     if hsts {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,

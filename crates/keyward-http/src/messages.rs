@@ -32,6 +32,12 @@ pub fn environment_not_accessible(environment: &str) -> String {
     )
 }
 
+pub fn agent_token_only(environment: &str) -> String {
+    format!(
+        "This is an agent token of environment ({environment}): it can only follow that environment through the agent endpoints!"
+    )
+}
+
 pub const PERMISSION_DENIED: &str = "User does not have required permission for this operation!";
 
 // ---- authentication (401) ----------------------------------------------------------------------
@@ -463,5 +469,40 @@ pub fn package_entry_invalid(environment: &str, detail: &str) -> String {
 pub fn no_free_import_name(name: &str) -> String {
     format!(
         "No free name left for importing ({name}): {name}-imported … {name}-imported-100 are all taken!"
+    )
+}
+
+// ---- deployments and agents (docs/agent.md) ------------------------------------------------------
+
+pub const NO_AGENTS: &str = "No agent is connected to this environment: the change is recorded, and agents apply it when they connect.";
+
+pub fn agents_applied(agents: usize) -> String {
+    format!("Applied by {agents} agent(s)")
+}
+
+pub fn agents_failed(failed: usize, agents: usize) -> String {
+    format!("Deployment failed on {failed} of {agents} agent(s)")
+}
+
+pub fn agent_no_answer(revision: i64, wait: std::time::Duration) -> String {
+    format!(
+        "The agent did not acknowledge revision {revision} within {} ms",
+        wait.as_millis()
+    )
+}
+
+pub const JWKS_NOT_PUBLISHED: &str = "No JWKS is published at this address!";
+
+pub fn agent_environment_mismatch(token_environment: &str, environment: &str) -> String {
+    format!(
+        "This agent token follows environment ({token_environment}), not environment ({environment})!"
+    )
+}
+
+pub const AGENT_NAME_REQUIRED: &str = "agent value can not be empty!";
+
+pub fn ack_revision(revision: i64, current: i64) -> String {
+    format!(
+        "revision ({revision}) is not valid! The environment is at revision {current}; acknowledge a revision from 0 to {current}."
     )
 }

@@ -80,6 +80,9 @@ pub struct Principal {
     pub token_id: String,
     /// The token's expiry, unix ms.
     pub expires_at: Option<i64>,
+    /// An agent token's environment `(id, name)`: such a token may only follow that environment
+    /// through the agent endpoints (docs/agent.md); every other route refuses it.
+    pub environment: Option<(String, String)>,
     grants: HashMap<String, HashSet<(Category, Action)>>,
 }
 
@@ -104,8 +107,15 @@ impl Principal {
             sys_admin,
             token_id,
             expires_at,
+            environment: None,
             grants: map,
         }
+    }
+
+    /// The same caller, limited to following one environment (an agent token).
+    pub fn for_environment(mut self, environment: Option<(String, String)>) -> Principal {
+        self.environment = environment;
+        self
     }
 
     /// Whether the caller may see the project at all.

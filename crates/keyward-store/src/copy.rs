@@ -66,6 +66,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("secret_hash", Col::Blob),
             ("expires_at", Col::Int),
             ("created_at", Col::Int),
+            ("environment_id", Col::Text),
         ],
     ),
     (
@@ -195,6 +196,31 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("outcome", Col::Text),
             ("prev_hash", Col::Text),
             ("hash", Col::Text),
+        ],
+    ),
+    (
+        "retired_jwks",
+        &[
+            ("project_id", Col::Text),
+            ("environment_id", Col::Text),
+            ("kid", Col::Text),
+            ("jwk_json", Col::Text),
+            ("retired_at", Col::Int),
+        ],
+    ),
+    (
+        "agents",
+        &[
+            ("environment_id", Col::Text),
+            ("name", Col::Text),
+            ("address", Col::Text),
+            ("first_contact", Col::Int),
+            ("last_contact", Col::Int),
+            ("connected_until", Col::Int),
+            ("acked_revision", Col::Int),
+            ("acked_success", Col::Int),
+            ("acked_detail", Col::Text),
+            ("acked_at", Col::Int),
         ],
     ),
 ];

@@ -22,6 +22,7 @@ pub struct DeploymentPlan {
 /// What one environment saw from one mutation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvDeployment {
+    pub environment_id: String,
     pub environment_name: String,
     /// The environment's revision after the mutation.
     pub revision: i64,
@@ -103,6 +104,7 @@ impl DeploymentPlan {
             .map(|(env, (deployed, undeployed))| {
                 let (name, revision) = revisions.remove(&env).unwrap_or_default();
                 EnvDeployment {
+                    environment_id: env,
                     environment_name: name,
                     revision,
                     deployed,

@@ -253,8 +253,8 @@ impl Store {
     pub async fn create_token(&self, t: &NewToken) -> Result<String> {
         let id = new_id();
         sqlx::query(
-            "INSERT INTO access_tokens (id, user_id, name, kind, secret_hash, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO access_tokens (id, user_id, name, kind, secret_hash, expires_at, created_at, environment_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(&t.user_id)
@@ -263,6 +263,7 @@ impl Store {
         .bind(&t.secret_hash)
         .bind(t.expires_at)
         .bind(now_ms())
+        .bind(&t.environment_id)
         .execute(&self.write)
         .await
         .map_err(unique_to_exists)?;
@@ -295,8 +296,10 @@ impl Store {
     /// Resolves a token by the keyed hash of its secret.
     pub async fn token_owner(&self, secret_hash: &[u8]) -> Result<Option<TokenOwner>> {
         Ok(sqlx::query_as(
-            "SELECT t.id AS token_id, t.expires_at, u.id AS user_id, u.username, u.sys_admin \
-             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1",
+            "SELECT t.id AS token_id, t.expires_at, u.id AS user_id, u.username, u.sys_admin, \
+             t.environment_id, e.name AS environment_name \
+             FROM access_tokens t JOIN users u ON u.id = t.user_id \
+             LEFT JOIN environments e ON e.id = t.environment_id WHERE t.secret_hash = $1",
         )
         .bind(secret_hash)
         .fetch_optional(&self.read)

@@ -258,6 +258,7 @@ impl Store {
         let Some((id,)) = row else {
             return Err(StoreError::NotFound);
         };
+        crate::publish::retire_jwk(&mut tx, &id, None, now_ms()).await?;
         sqlx::query("DELETE FROM jwks WHERE id = $1")
             .bind(&id)
             .execute(&mut *tx)

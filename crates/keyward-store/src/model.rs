@@ -51,6 +51,8 @@ pub struct NewToken {
     pub kind: TokenKind,
     pub secret_hash: Vec<u8>,
     pub expires_at: Option<i64>,
+    /// Set for an agent token: the one environment it may follow.
+    pub environment_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub enum TokenKind {
     Personal,
     /// Issued by `POST /apiops/auth/token`, expires after an hour.
     ClientCredentials,
+    /// Created by a user for an agent: follows one environment, nothing else (docs/agent.md).
+    Agent,
 }
 
 impl TokenKind {
@@ -66,6 +70,7 @@ impl TokenKind {
         match self {
             TokenKind::Personal => "PERSONAL",
             TokenKind::ClientCredentials => "CLIENT_CREDENTIALS",
+            TokenKind::Agent => "AGENT",
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct TokenOwner {
     pub user_id: String,
     pub username: String,
     pub sys_admin: bool,
+    /// An agent token's environment (id, name).
+    pub environment: Option<(String, String)>,
 }
 
 /// A certificate with its per-environment entries.
@@ -203,6 +210,13 @@ impl FromRow<'_, AnyRow> for TokenOwner {
             user_id: row.try_get("user_id")?,
             username: row.try_get("username")?,
             sys_admin: flag(row, "sys_admin")?,
+            environment: match (
+                row.try_get::<Option<String>, _>("environment_id")?,
+                row.try_get::<Option<String>, _>("environment_name")?,
+            ) {
+                (Some(id), Some(name)) => Some((id, name)),
+                _ => None,
+            },
         })
     }
 }

@@ -215,6 +215,7 @@ pub(crate) async fn cascade_update(
             .unwrap_or_default();
         let (public, private) =
             crate::jwks::split_private(keys, &project, &jwk_id, &material.jwk_json);
+        crate::publish::retire_jwk(tx, &jwk_id, Some(&public), now).await?;
         sqlx::query(
             "UPDATE jwks SET kty = $1, kid = $2, jwk_json = $3, jwk_private = $4, updated_at = $5 WHERE id = $6",
         )
@@ -252,6 +253,7 @@ pub(crate) async fn cascade_delete(
         JwkDeleteAction::Delete => {
             let all_envs = all_environment_ids(tx).await?;
             for (jwk_id,) in &linked {
+                crate::publish::retire_jwk(tx, jwk_id, None, now).await?;
                 sqlx::query("DELETE FROM jwks WHERE id = $1")
                     .bind(jwk_id)
                     .execute(&mut **tx)

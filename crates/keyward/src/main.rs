@@ -387,6 +387,18 @@ struct ServeArgs {
     /// without it, the connection's peer address is the client.
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// How long a deleted or replaced JWK stays in the public JWKS, so tokens it signed keep
+    /// verifying: at least your longest token lifetime (docs/agent.md).
+    #[arg(long, env = "KEYWARD_JWKS_GRACE", default_value = "24h", value_parser = parse_duration)]
+    jwks_grace: Duration,
+    /// `Cache-Control: max-age` of the public JWKS (never more than `--jwks-grace`): wait this
+    /// long after publishing a new key before signing with it.
+    #[arg(long, env = "KEYWARD_JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
+    jwks_max_age: Duration,
+    /// How long a mutation waits for the agents of the environments it touched to acknowledge it
+    /// (their answers are its `deploymentResult.detailList`).
+    #[arg(long, env = "KEYWARD_DEPLOY_WAIT", default_value = "5s", value_parser = parse_duration)]
+    deploy_wait: Duration,
 }
 
 /// `30s`, `500ms`, `5m`, `1h`, or a bare number of seconds.
@@ -515,6 +527,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_limit: args.body_limit,
             fetch: fetch_policy(&args)?,
             limits: limits(&args)?,
+            publish: keyward_http::publish::PublishConfig {
+                grace: args.jwks_grace,
+                max_age: args.jwks_max_age,
+                deploy_wait: args.deploy_wait,
+            },
         },
     )
     .await

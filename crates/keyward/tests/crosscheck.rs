@@ -8,26 +8,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// The Python interpreter that has jwcrypto: `KEYWARD_CROSSCHECK_PYTHON`, else `python3` when it
-/// can import jwcrypto. Under CI (`CI` set) a missing peer is a failure, not a skip.
-fn peer_python() -> Option<String> {
-    if let Ok(p) = std::env::var("KEYWARD_CROSSCHECK_PYTHON") {
-        return Some(p);
-    }
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import jwcrypto"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("python3".into());
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide jwcrypto (set KEYWARD_CROSSCHECK_PYTHON)"
-    );
-    None
-}
-
 /// Runs crosscheck.py on `cases`; fails on any FAIL line or a non-zero exit.
 fn run_crosscheck(python: &str, cases: &[Value]) -> String {
     let dir = tempfile::tempdir().unwrap();

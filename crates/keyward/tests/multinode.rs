@@ -475,3 +475,85 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     .await;
     out.into_iter().map(|o| o.unwrap()).collect()
 }
+
+/// A JWK created on one node is in every node's public JWKS at once (each node's serialized JWKS
+/// is outdated by the change announcement), and a node answering an agent's long poll wakes up for
+/// a change written on another node.
+#[tokio::test]
+async fn deployments_reach_public_jwks_and_long_polls_on_every_node() {
+    if !postgres_available() {
+        return;
+    }
+    let (a, b, c) = three_nodes().await;
+    a.create_environment("production").await;
+    a.create_project("shop").await;
+    let path = "/apiops/public/projects/shop/environments/production/jwks.json";
+    // Warm every node's cache with the empty set.
+    for n in [&a, &b, &c] {
+        assert_eq!(n.get(path, None).await.1, json!({"keys": []}));
+    }
+    let (status, body) = a
+        .post(
+            "/apiops/users/admin/tokens",
+            Some(ADMIN),
+            json!({"name": "gw", "environmentName": "production"}),
+        )
+        .await;
+    assert_success(status, &body);
+    let agent = body["resultList"][0]["token"].as_str().unwrap().to_owned();
+    let (_, body) = c
+        .get(
+            "/apiops/environments/production/agent/bundle?agent=gw",
+            Some(&agent),
+        )
+        .await;
+    let revision = body["resultList"][0]["revision"].as_i64().unwrap();
+    // The agent waits on node c; the change is written on node a.
+    let poll = c
+        .client
+        .get(c.url(&format!(
+            "/apiops/environments/production/agent/bundle?agent=gw&after={revision}&wait=20"
+        )))
+        .bearer_auth(&agent)
+        .send();
+    let poll = async { (poll.await, Instant::now()) };
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let (status, body) = a
+            .post(
+                "/apiops/projects/shop/jwks/generate",
+                Some(ADMIN),
+                json!({"name": "k", "kid": "k", "type": "EC", "ec": {"curveType": "P256"}}),
+            )
+            .await;
+        assert_success(status, &body);
+        started
+    };
+    // (The write itself waits for the agent's acknowledgement, which never comes here.)
+    let ((resp, answered), started) = tokio::join!(poll, write);
+    let resp = resp.unwrap();
+    assert_eq!(resp.status(), 200);
+    let woke = answered.duration_since(started);
+    assert!(
+        woke < Duration::from_secs(2),
+        "the long poll woke after {woke:?}"
+    );
+    let bundle: Value = resp.json().await.unwrap();
+    assert_eq!(bundle["resultList"][0]["revision"], revision + 1);
+    // The JWK is in every node's public JWKS well within the shared-cache bound.
+    for n in [&b, &c] {
+        loop {
+            let (_, set) = n.get(path, None).await;
+            if set["keys"].as_array().is_some_and(|k| k.len() == 1) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(2500),
+                "a node still serves the old JWKS after 2.5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    println!("a long poll on another node woke {woke:?} after the write");
+}

@@ -24,6 +24,7 @@ const CALLERS: &[&str] = &[
     "none",
     "expired",
     "revoked",
+    "agent",
 ];
 
 /// SECRETS actions each member holds in `shop`.
@@ -62,6 +63,8 @@ enum Rule {
     Import,
     /// Any permission in the `admin` project (the truststore listing lives there).
     AdminProject,
+    /// An agent token of the environment (`agent`, made by the system admin), or a system admin.
+    Agent,
 }
 
 const DENIED: &str = "User does not have required permission for this operation!";
@@ -82,6 +85,16 @@ fn expected_refusal(rule: Rule, caller: &str) -> Option<(u16, String)> {
     if caller == "sysadmin" {
         return None;
     }
+    // An agent token follows its environment and can do nothing else.
+    if caller == "agent" {
+        return match rule {
+            Rule::Open | Rule::Agent => None,
+            _ => Some((
+                400,
+                "This is an agent token of environment (production): it can only follow that environment through the agent endpoints!".into(),
+            )),
+        };
+    }
     let held = grants(caller);
     let has = |a: &str| held.contains(&a);
     let shop_gone = || {
@@ -93,7 +106,7 @@ fn expected_refusal(rule: Rule, caller: &str) -> Option<(u16, String)> {
     let write = has("SECRETS:MANAGE") && has("SECRETS:DEPLOY_UNDEPLOY");
     match rule {
         Rule::Open | Rule::AnyUser => None,
-        Rule::SysAdmin => Some((400, DENIED.into())),
+        Rule::SysAdmin | Rule::Agent => Some((400, DENIED.into())),
         Rule::AdminProject => Some((
             400,
             "Project (admin) is not found or user does not have privilege to access it!".into(),
@@ -213,6 +226,53 @@ fn rows() -> Vec<Row> {
                 ("client_secret", text("admin-password-1")),
             ])
         )),
+        row!(
+            "GET",
+            "/apiops/public/projects/{projectName}/environments/{environmentName}/jwks.json",
+            Open,
+            false,
+            |_, _| req(
+                "/apiops/public/projects/shop/environments/production/jwks.json",
+                Body::None
+            )
+        ),
+        row!(
+            "GET",
+            "/apiops/public/projects/{projectName}/environments/{environmentName}/.well-known/jwks.json",
+            Open,
+            false,
+            |_, _| req(
+                "/apiops/public/projects/shop/environments/production/.well-known/jwks.json",
+                Body::None
+            )
+        ),
+        row!(
+            "GET",
+            "/apiops/environments/{environmentName}/agent/bundle",
+            Agent,
+            false,
+            |_, p| req(
+                format!("/apiops/environments/production/agent/bundle?agent=m-{p}"),
+                Body::None
+            )
+        ),
+        row!(
+            "POST",
+            "/apiops/environments/{environmentName}/agent/ack",
+            Agent,
+            false,
+            |_, p| req(
+                "/apiops/environments/production/agent/ack",
+                Body::Json(json!({"agent": format!("m-{p}"), "revision": 0, "success": true}))
+            )
+        ),
+        row!(
+            "GET",
+            "/apiops/environments/{environmentName}/agents",
+            AnyUser,
+            false,
+            |_, _| req("/apiops/environments/production/agents", Body::None)
+        ),
         row!("GET", "/apiops/environments", AnyUser, false, |_, _| req(
             "/apiops/environments",
             Body::None
@@ -891,6 +951,18 @@ async fn every_route_for_every_caller() {
         .delete("/apiops/users/admin/tokens/revoked", Some(ADMIN))
         .await;
     assert_success(status, &body);
+    let (status, body) = s
+        .post(
+            "/apiops/users/admin/tokens",
+            Some(ADMIN),
+            json!({"name": "agent", "environmentName": "production"}),
+        )
+        .await;
+    assert_success(status, &body);
+    tokens.push((
+        "agent",
+        Some(body["resultList"][0]["token"].as_str().unwrap().to_owned()),
+    ));
     assert_eq!(
         tokens.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
         CALLERS.to_vec()

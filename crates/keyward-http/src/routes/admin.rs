@@ -105,7 +105,7 @@ async fn create_environment(
             StoreError::AlreadyExists => ApiError::bad_request(messages::environment_exists(&name)),
             other => other.into(),
         })?;
-    Ok(Success::one(EnvironmentItem::from(&env)).deployed(&deployed))
+    Ok(Success::one(EnvironmentItem::from(&env)).deployment(app.publisher.settle(&deployed).await))
 }
 
 /// List every environment (any authenticated user).
@@ -303,10 +303,14 @@ pub struct TokenCreate {
     name: Option<String>,
     /// `null` (never expires) or an RFC 3339 date-time in the future.
     expires_at: Option<String>,
+    /// Makes an agent token (docs/agent.md): it can only follow this environment through the
+    /// agent endpoints, reading there the projects the user may read.
+    environment_name: Option<String>,
 }
 
-/// Create a personal API access token for a user (that user, or a system admin). The token is in
-/// the answer once and never again.
+/// Create a personal API access token for a user (that user, or a system admin); with
+/// `environmentName`, an agent token that can only follow that environment. The token is in the
+/// answer once and never again.
 #[utoipa::path(post, path = "/apiops/users/{username}/tokens", tag = "Management",
     params(("username" = String, Path)), request_body = TokenCreate,
     responses((status = 200, description = "`resultList: [{name, token, expiresAt}]`", body = crate::openapi::SuccessEnvelope),
@@ -333,21 +337,39 @@ async fn create_token(
             Some((ms, text.to_owned()))
         }
     };
+    let environment = match body.environment_name.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(env) => Some(
+            app.store
+                .environment_by_name(env)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::bad_request(messages::environment_not_accessible(env)))?,
+        ),
+    };
     let token = new_token();
     let new = NewToken {
         user_id: user.id,
         name: name.clone(),
-        kind: TokenKind::Personal,
+        kind: if environment.is_some() {
+            TokenKind::Agent
+        } else {
+            TokenKind::Personal
+        },
         secret_hash: app.auth.hash_token(&token).to_vec(),
         expires_at: expires_at.as_ref().map(|(ms, _)| *ms),
+        environment_id: environment.as_ref().map(|e| e.id.clone()),
     };
     app.store.create_token(&new).await.map_err(|e| match e {
         StoreError::AlreadyExists => ApiError::bad_request(messages::token_exists(&name)),
         other => other.into(),
     })?;
-    Ok(Success::one(
-        json!({"name": name, "token": token, "expiresAt": expires_at.map(|(_, t)| t)}),
-    ))
+    Ok(Success::one(json!({
+        "name": name,
+        "token": token,
+        "expiresAt": expires_at.map(|(_, t)| t),
+        "environmentName": environment.map(|e| e.name),
+    })))
 }
 
 /// Revoke a personal API access token (that user, or a system admin); effective on the next request.
@@ -442,6 +464,7 @@ async fn client_credentials(
             kind: TokenKind::ClientCredentials,
             secret_hash: app.auth.hash_token(&token).to_vec(),
             expires_at: Some(expires),
+            environment_id: None,
         })
         .await?;
     if let Some(Extension(slot)) = audit {

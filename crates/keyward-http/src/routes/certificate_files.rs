@@ -222,7 +222,7 @@ async fn import_certificate_file(
         .map_err(ApiError::internal)?;
     tracing::info!(certificate = %name, project = %project.name, "certificate file imported");
     Ok(Success::list(cert.as_ref().map(CertificateItem::from))
-        .deployed(&deployed)
+        .deployment(app.publisher.settle(&deployed).await)
         .unresolved(unresolved))
 }
 
@@ -406,5 +406,5 @@ async fn import_truststore_file(
     tracing::info!(environment = %env.name, project = %project.name, count = merges.len(), "truststore bundle imported");
     Ok(Success::list(merges.iter().map(|m| m.name.clone()))
         .unresolved(unresolved)
-        .deployed(&deployed))
+        .deployment(app.publisher.settle(&deployed).await))
 }

@@ -244,7 +244,7 @@ async fn create_certificate(
         .map_err(ApiError::internal)?;
     let item = cert.as_ref().map(CertificateItem::from);
     tracing::info!(certificate = %name, id = %id, project = %project.name, "certificate created");
-    Ok(Success::list(item).deployed(&deployed))
+    Ok(Success::list(item).deployment(app.publisher.settle(&deployed).await))
 }
 
 const JWK_UPDATE_ACTIONS: &[&str] = &["NULLIFY", "UPDATE"];
@@ -324,7 +324,8 @@ async fn update_certificate(
         .certificate(&project.id, &name)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Success::list(cert.as_ref().map(CertificateItem::from)).deployed(&deployed))
+    Ok(Success::list(cert.as_ref().map(CertificateItem::from))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Delete a certificate and undeploy it; `jwkDeleteAction` decides what happens to derived JWKs.
@@ -363,7 +364,7 @@ async fn delete_certificate(
         })?;
     Ok(Success::empty()
         .message(format!("Certificate (name: {name}) is deleted."))
-        .deployed(&deployed))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 async fn export(

@@ -309,7 +309,7 @@ async fn from_certificate(
         StoreError::AlreadyExists => ApiError::bad_request(messages::jwk_exists_on_create(&name)),
         other => other.into(),
     })?;
-    Ok(Success::one(JwkSummary::from(&jwk)).deployed(&deployed))
+    Ok(Success::one(JwkSummary::from(&jwk)).deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Rename or re-describe a JWK. This detaches it from its source.
@@ -344,7 +344,7 @@ async fn update_jwk(
             }
             other => other.into(),
         })?;
-    Ok(Success::one(JwkSummary::from(&jwk)).deployed(&deployed))
+    Ok(Success::one(JwkSummary::from(&jwk)).deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Undeploy a JWK from every environment and delete it.
@@ -367,5 +367,5 @@ async fn delete_jwk(
         })?;
     Ok(Success::empty()
         .message(format!("JWK (name: {name}) is deleted."))
-        .deployed(&deployed))
+        .deployment(app.publisher.settle(&deployed).await))
 }

@@ -100,7 +100,8 @@ async fn create_key(
         .key(&project.id, &draft.name)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Success::list(key.as_ref().map(KeyItem::from)).deployed(&deployed))
+    Ok(Success::list(key.as_ref().map(KeyItem::from))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Partially update a key: only the given fields change; a given `cryptoKeyInfoEnvironmentList`
@@ -158,7 +159,8 @@ async fn update_key(
         .key(&project.id, &draft.name)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Success::list(key.as_ref().map(KeyItem::from)).deployed(&deployed))
+    Ok(Success::list(key.as_ref().map(KeyItem::from))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Delete a key and undeploy it; `jwkDeleteAction` decides what happens to derived JWKs.
@@ -184,7 +186,7 @@ async fn delete_key(
         })?;
     Ok(Success::empty()
         .message(format!("Key (name: {name}) is deleted."))
-        .deployed(&deployed))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Export a key's content as a file: with `environmentName`, that environment's file
@@ -314,5 +316,6 @@ async fn import_key_file(
         .key(&project.id, &name)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Success::list(key.as_ref().map(KeyItem::from)).deployed(&deployed))
+    Ok(Success::list(key.as_ref().map(KeyItem::from))
+        .deployment(app.publisher.settle(&deployed).await))
 }

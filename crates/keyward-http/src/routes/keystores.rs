@@ -100,7 +100,8 @@ async fn create_keystore(
         .keystore(&project.id, &draft.name)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Success::list(keystore.as_ref().map(KeystoreItem::from)).deployed(&deployed))
+    Ok(Success::list(keystore.as_ref().map(KeystoreItem::from))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Partially update a keystore: only the given fields change; a given `keyStoreEnvironmentList`
@@ -158,7 +159,8 @@ async fn update_keystore(
         .keystore(&project.id, &draft.name)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Success::list(keystore.as_ref().map(KeystoreItem::from)).deployed(&deployed))
+    Ok(Success::list(keystore.as_ref().map(KeystoreItem::from))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Delete a keystore and undeploy it; `jwkDeleteAction` decides what happens to derived JWKs.
@@ -184,7 +186,7 @@ async fn delete_keystore(
         })?;
     Ok(Success::empty()
         .message(format!("Keystore (name: {name}) is deleted."))
-        .deployed(&deployed))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Export a keystore's original file: with `environmentName`, that environment's file
@@ -316,5 +318,6 @@ async fn import_keystore_file(
         .keystore(&project.id, &name)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Success::list(keystore.as_ref().map(KeystoreItem::from)).deployed(&deployed))
+    Ok(Success::list(keystore.as_ref().map(KeystoreItem::from))
+        .deployment(app.publisher.settle(&deployed).await))
 }

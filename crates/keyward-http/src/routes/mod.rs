@@ -1,6 +1,7 @@
 //! Route handlers: one file per resource. Each handler extracts, authorises and calls a service.
 
 mod admin;
+mod agents;
 mod audit;
 mod certificate_files;
 mod certificates;
@@ -11,6 +12,7 @@ mod jwks;
 mod keys;
 mod keystores;
 mod packages;
+mod public;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,4 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(keystores::router())
         .merge(packages::router())
         .merge(jwk_sources::router())
+        .merge(public::router())
+        .merge(agents::router())
 }

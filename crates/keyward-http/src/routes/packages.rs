@@ -212,7 +212,7 @@ async fn import_key_package(
         .map_err(ApiError::internal)?;
     Ok(Success::list(key.as_ref().map(KeyItem::from))
         .unresolved(unresolved)
-        .deployed(&deployed))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 /// Export a keystore as a package: `package.json` holds, per environment, the original file and
@@ -394,7 +394,7 @@ async fn import_keystore_package(
         .map_err(ApiError::internal)?;
     Ok(Success::list(keystore.as_ref().map(KeystoreItem::from))
         .unresolved(unresolved)
-        .deployed(&deployed))
+        .deployment(app.publisher.settle(&deployed).await))
 }
 
 // ---- shared steps --------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ async fn store(app: &AppState, new: &NewJwk, short_duplicate: bool) -> ApiResult
         }
         other => other.into(),
     })?;
-    Ok(Success::one(JwkSummary::from(&jwk)).deployed(&deployed))
+    Ok(Success::one(JwkSummary::from(&jwk)).deployment(app.publisher.settle(&deployed).await))
 }
 
 /// COPY_PASTE / parse-from-clipboard.

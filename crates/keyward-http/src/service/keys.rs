@@ -620,7 +620,10 @@ pub async fn create_jwk_from_key(
         }
         other => other.into(),
     })?;
-    Ok(crate::envelope::Success::one(super::jwks::JwkSummary::from(&jwk)).deployed(&deployed))
+    Ok(
+        crate::envelope::Success::one(super::jwks::JwkSummary::from(&jwk))
+            .deployment(app.publisher.settle(&deployed).await),
+    )
 }
 
 // ---- cascade parameters shared by every JWK source ------------------------------------------------

@@ -633,7 +633,10 @@ pub async fn create_jwk_from_keystore(
             }
             other => other.into(),
         })?;
-    Ok(crate::envelope::Success::one(super::jwks::JwkSummary::from(&jwk)).deployed(&deployed))
+    Ok(
+        crate::envelope::Success::one(super::jwks::JwkSummary::from(&jwk))
+            .deployment(app.publisher.settle(&deployed).await),
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Services: the rules between a parsed request and the store.
 
+pub mod agents;
 pub mod certificates;
 pub mod file_export;
 pub mod jwk_sources;
@@ -7,6 +8,8 @@ pub mod jwks;
 pub mod keys;
 pub mod keystores;
 pub mod package;
+
+pub use agents::agent_bundle;
 
 use keyward_store::{Environment, Project};
 

@@ -52,6 +52,8 @@ CREATE TABLE access_tokens (
     secret_hash BLOB NOT NULL UNIQUE,
     expires_at  INTEGER,
     created_at  INTEGER NOT NULL,
+    -- Set for an agent token (docs/agent.md): it may only follow this environment.
+    environment_id TEXT REFERENCES environments(id) ON DELETE CASCADE,
     UNIQUE (user_id, name)
 );
 
@@ -196,3 +198,30 @@ CREATE TABLE audit_log (
     hash        TEXT NOT NULL
 );
 CREATE INDEX audit_log_at ON audit_log(at);
+
+-- A JWK that left an environment's public JWKS (deleted, or its key material replaced) stays
+-- published there for the server's grace period after `retired_at` (docs/agent.md).
+CREATE TABLE retired_jwks (
+    project_id     TEXT NOT NULL REFERENCES projects(id),
+    environment_id TEXT NOT NULL REFERENCES environments(id),
+    kid            TEXT,
+    jwk_json       TEXT NOT NULL,
+    retired_at     INTEGER NOT NULL
+);
+CREATE INDEX retired_jwks_env ON retired_jwks(environment_id, project_id);
+
+-- Agents following an environment (docs/agent.md): last contact, and the last revision each
+-- acknowledged with its result. `connected_until` is pushed forward by every poll.
+CREATE TABLE agents (
+    environment_id  TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    address         TEXT NOT NULL,
+    first_contact   INTEGER NOT NULL,
+    last_contact    INTEGER NOT NULL,
+    connected_until INTEGER NOT NULL,
+    acked_revision  INTEGER,
+    acked_success   INTEGER,
+    acked_detail    TEXT,
+    acked_at        INTEGER,
+    PRIMARY KEY (environment_id, name)
+);

@@ -507,3 +507,23 @@ pub fn assert_success(status: u16, body: &Value) {
         body["resultList"].as_array().unwrap().len()
     );
 }
+
+/// The Python interpreter that has jwcrypto: `KEYWARD_CROSSCHECK_PYTHON`, else `python3` when it
+/// can import jwcrypto. Under CI (`CI` set) a missing peer is a failure, not a skip.
+pub fn peer_python() -> Option<String> {
+    if let Ok(p) = std::env::var("KEYWARD_CROSSCHECK_PYTHON") {
+        return Some(p);
+    }
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import jwcrypto"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some("python3".into());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide jwcrypto (set KEYWARD_CROSSCHECK_PYTHON)"
+    );
+    None
+}
