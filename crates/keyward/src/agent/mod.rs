@@ -127,7 +127,10 @@ impl Config {
             authorization,
             name: args.name.clone().unwrap_or_else(host_name),
             projects: args.projects.clone(),
-            out: args.out.clone(),
+            // Absolute, so that `KEYWARD_OUT` means the same to the on-change command wherever
+            // it changes directory to.
+            out: std::path::absolute(&args.out)
+                .with_context(|| format!("cannot resolve {}", args.out.display()))?,
             on_change: args.on_change.clone(),
             on_change_timeout: args.on_change_timeout,
             wait: args.wait,
@@ -208,8 +211,10 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// The error and its causes, on one line (reqwest hides the cause in `source()`).
-fn causes(e: &reqwest::Error) -> String {
+/// The error and its causes, on one line (reqwest hides the cause in `source()`); without the URL,
+/// which the agent logs once at start.
+fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -226,7 +231,7 @@ async fn body(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| Failure::Transport(causes(&e)))?
+        .map_err(|e| Failure::Transport(causes(e)))?
     {
         if bytes.len() + chunk.len() > MAX_BUNDLE_BYTES {
             return Err(Failure::Decode(format!(
@@ -278,7 +283,7 @@ async fn fetch(
         .header(AUTHORIZATION, cfg.authorization.clone())
         .send()
         .await
-        .map_err(|e| Failure::Transport(causes(&e)))?;
+        .map_err(|e| Failure::Transport(causes(e)))?;
     match response.status() {
         StatusCode::NO_CONTENT => Ok(None),
         StatusCode::OK => {
@@ -320,7 +325,7 @@ async fn send_ack(cfg: &Config, client: &reqwest::Client, ack: &Ack) -> Result<(
         .json(ack)
         .send()
         .await
-        .map_err(|e| Failure::Transport(causes(&e)))?;
+        .map_err(|e| Failure::Transport(causes(e)))?;
     if response.status().is_success() {
         Ok(())
     } else {

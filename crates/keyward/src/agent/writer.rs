@@ -34,8 +34,9 @@ pub const REVISION_FILE: &str = ".keyward-revision";
 pub const MANIFEST_FILE: &str = ".keyward-manifest";
 /// Prefix of temporary files (a leading `.`: no safe name can start with it).
 const TEMP_PREFIX: &str = ".keyward-tmp-";
-/// Longest safe base name, leaving room in 255 bytes for a suffix and an extension.
-const MAX_BASE: usize = 180;
+/// Longest safe base name (keyward's names have at most 200 characters), leaving room in 255 bytes
+/// for a suffix and an extension.
+const MAX_BASE: usize = 200;
 
 const PUBLIC: u32 = 0o644;
 const SECRET: u32 = 0o600;
@@ -125,12 +126,17 @@ fn decode_base64(what: &str, text: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         .map_err(|_| anyhow!("{what}: contentBase64 is not valid base64"))
 }
 
-/// The certificate followed by its chain. `chainPem` may hold the chain after the certificate or
-/// the whole chain starting with it; both give the same file.
+fn without_whitespace(text: &str) -> String {
+    text.chars().filter(|c| !c.is_ascii_whitespace()).collect()
+}
+
+/// The certificate followed by its chain. `chainPem` holds the whole chain starting with the
+/// certificate (keyward's server) or, from another server, possibly only the chain after it; both
+/// give the same file (PEM line breaks do not matter in the comparison).
 fn chain_file(pem: &str, chain: Option<&str>) -> String {
     match chain.filter(|c| !c.trim().is_empty()) {
         None => pem.to_string(),
-        Some(c) if c.trim_start().starts_with(pem.trim()) => c.to_string(),
+        Some(c) if without_whitespace(c).starts_with(&without_whitespace(pem)) => c.to_string(),
         Some(c) => {
             let mut s = pem.to_string();
             if !s.ends_with('\n') {
@@ -175,12 +181,14 @@ fn plan_project(dir: &str, p: &ProjectBundle, files: &mut Vec<Planned>) -> anyho
     let mut taken = HashSet::new();
     for i in by_name(&p.keys, |k| &k.name) {
         let k = &p.keys[i];
+        let what = || format!("key {:?} of project {:?}", k.name, p.name);
         let (ext, bytes) = match (&k.pem, &k.content_base64) {
             (Some(pem), _) => (".pem", Zeroizing::new(pem.as_bytes().to_vec())),
-            (None, Some(b64)) => (
-                ".key",
-                decode_base64(&format!("key {:?} of project {:?}", k.name, p.name), b64)?,
-            ),
+            // A secret key's raw bytes; any other key the server holds in binary form (DER).
+            (None, Some(b64)) if k.key_type.as_deref() == Some("SECRET_KEY") => {
+                (".key", decode_base64(&what(), b64)?)
+            }
+            (None, Some(b64)) => (".der", decode_base64(&what(), b64)?),
             (None, None) => bail!(
                 "key {:?} of project {:?} has neither pem nor contentBase64",
                 k.name,
@@ -705,10 +713,26 @@ mod tests {
     }
 
     #[test]
+    fn a_binary_key_that_is_not_secret_is_written_as_der() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let mut p = project("p");
+        let mut k = secret_key("pub", b"\x30\x82");
+        k.key_type = Some("PUBLIC_KEY".into());
+        p.keys = vec![k, secret_key("s", b"raw")];
+        apply(&out, &bundle(1, vec![p])).unwrap();
+        assert_eq!(fs::read(out.join("p/keys/pub.der")).unwrap(), b"\x30\x82");
+        assert_eq!(fs::read(out.join("p/keys/s.key")).unwrap(), b"raw");
+        assert_eq!(mode(&out.join("p/keys/pub.der")), 0o600);
+    }
+
+    #[test]
     fn chain_pem_holding_the_whole_chain_is_not_doubled() {
         assert_eq!(chain_file("A\n", Some("A\nB\n")), "A\nB\n");
         assert_eq!(chain_file("A", Some("B\n")), "A\nB\n");
         assert_eq!(chain_file("A\n", Some("  ")), "A\n");
+        // Other line breaks of the same certificate.
+        assert_eq!(chain_file("AB\nCD\n", Some("ABC\nD\nE\n")), "ABC\nD\nE\n");
         assert_eq!(chain_file("A\n", None), "A\n");
     }
 
