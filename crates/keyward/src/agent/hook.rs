@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-/// How much of the command's output (stdout and stderr, interleaved) is kept for the report.
-pub const TAIL_BYTES: usize = 2048;
+/// How much of the command's output (stdout and stderr, interleaved) is kept for the report: with
+/// the reason before it, the detail stays within the 2,000 characters the server keeps.
+pub const TAIL_BYTES: usize = 1900;
 /// After the command ended, how long its output pipes may stay open (a background child of the
 /// command may hold them) before the agent stops reading.
 const DRAIN: Duration = Duration::from_millis(500);

@@ -426,7 +426,7 @@ async fn follow(cfg: &Config, client: &reqwest::Client) -> i32 {
                     continue;
                 }
                 Err(f) => {
-                    tracing::error!("acknowledgement of revision {} refused: {f}", ack.revision);
+                    tracing::error!("cannot acknowledge revision {}: {f}", ack.revision);
                     if cfg.once {
                         return 1;
                     }

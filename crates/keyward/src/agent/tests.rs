@@ -124,8 +124,8 @@ fn config(server: &Url, out: &std::path::Path, on_change: Option<String>, once: 
         log: "info".into(),
     };
     let mut cfg = Config::from_args(&args).unwrap();
-    cfg.backoff_base = Duration::from_millis(50);
-    cfg.backoff_max = Duration::from_millis(200);
+    cfg.backoff_base = Duration::from_millis(100);
+    cfg.backoff_max = Duration::from_millis(400);
     cfg
 }
 
@@ -233,13 +233,13 @@ async fn the_loop_catches_up_polls_backs_off_and_acknowledges() {
     assert_eq!(q(8).get("after").map(String::as_str), Some("6"));
     assert!(f.authorizations.iter().all(|a| a == "Bearer tok-secret"));
 
-    // Backoff: 50 ms, 100 ms, 200 ms (±20 %) after the three failures.
+    // Backoff: 100 ms, 200 ms, 400 ms (±20 %) after the three failures.
     let gap = |i: usize| f.requests[i + 1].0 - f.requests[i].0;
-    assert!(gap(0) >= Duration::from_millis(40), "{:?}", gap(0));
-    assert!(gap(1) >= Duration::from_millis(80), "{:?}", gap(1));
-    assert!(gap(2) >= Duration::from_millis(160), "{:?}", gap(2));
-    // The 204 is polled again at once.
-    assert!(gap(4) < Duration::from_millis(40), "{:?}", gap(4));
+    assert!(gap(0) >= Duration::from_millis(80), "{:?}", gap(0));
+    assert!(gap(1) >= Duration::from_millis(160), "{:?}", gap(1));
+    assert!(gap(2) >= Duration::from_millis(320), "{:?}", gap(2));
+    // The 204 is polled again at once (well under the smallest backoff).
+    assert!(gap(4) < Duration::from_millis(80), "{:?}", gap(4));
 
     // The first ack got a 503 and was sent again.
     let acks: Vec<Value> = f.acks.clone();
@@ -346,7 +346,7 @@ async fn a_revision_that_cannot_be_written_is_reported_and_retried() {
     );
     if n >= 3 {
         let gap = |i: usize| f.requests[i + 1].0 - f.requests[i].0;
-        assert!(gap(1) >= Duration::from_millis(80), "{:?}", gap(1));
+        assert!(gap(1) >= Duration::from_millis(160), "{:?}", gap(1));
     }
 }
 
