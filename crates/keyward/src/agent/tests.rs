@@ -144,6 +144,27 @@ fn bundle(revision: u64, key_pem: &str) -> Value {
     })
 }
 
+/// Collects what the agent logs (the test runtime is single-threaded: a thread-local subscriber
+/// sees everything).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 async fn wait_for(fake: &Shared, what: &str, done: impl Fn(&Fake) -> bool) {
     let start = Instant::now();
     while !done(&fake.lock().unwrap()) {
@@ -186,32 +207,58 @@ async fn the_loop_catches_up_polls_backs_off_and_acknowledges() {
         f.ack_replies = VecDeque::from([503]);
     }
     let server = start(fake.clone()).await;
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish(),
+    );
     let cfg = config(&server, &out, Some(hook), false);
     let client = cfg.client(None).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(async move {
+    // On this task (not spawned): the thread-local log subscriber sees it.
+    let agent = async move {
         run(&cfg, &client, async {
             let _ = stopped.await;
         })
         .await
-    });
-
-    wait_for(&fake, "the ack of revision 6", |f| {
-        f.acks.iter().any(|a| a["revision"] == 6)
+    };
+    let driver = async {
+        wait_for(&fake, "the ack of revision 6", |f| {
+            f.acks.iter().any(|a| a["revision"] == 6)
+        })
+        .await;
+        // A few idle polls after the script.
+        wait_for(&fake, "idle polls", |f| f.requests.len() >= 10).await;
+        stop.send(()).unwrap();
+        Instant::now()
+    };
+    let (code, asked) = tokio::time::timeout(Duration::from_secs(8), async {
+        tokio::join!(agent, driver)
     })
-    .await;
-    // A few idle polls after the script.
-    wait_for(&fake, "idle polls", |f| f.requests.len() >= 10).await;
-    let started = Instant::now();
-    stop.send(()).unwrap();
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(2), agent)
-            .await
-            .expect("the agent stops promptly")
-            .unwrap(),
-        0
+    .await
+    .expect("the agent stops promptly");
+    assert_eq!(code, 0);
+    assert!(asked.elapsed() < Duration::from_secs(1));
+
+    // One line per error, with the server's message; never the token or key material.
+    let logged = logs.text();
+    assert!(
+        logged.contains("the server answered 500 Internal Server Error: boom"),
+        "{logged}"
     );
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(logged.contains("the bundle is not valid"), "{logged}");
+    assert!(
+        logged.contains("the server refused the agent token (401 Unauthorized): Invalid token"),
+        "{logged}"
+    );
+    assert!(logged.contains("cannot acknowledge revision 3"), "{logged}");
+    for secret in ["tok-secret", "KEY-3", "KEY-4"] {
+        assert!(!logged.contains(secret), "{secret} logged: {logged}");
+    }
 
     let f = fake.lock().unwrap();
     let q = |i: usize| &f.requests[i].1;
