@@ -287,7 +287,7 @@ async fn fetch(
     match response.status() {
         StatusCode::NO_CONTENT => Ok(None),
         StatusCode::OK => {
-            let bytes = body(response).await?;
+            let bytes = Zeroizing::new(body(response).await?);
             let envelope: Envelope<Bundle> = serde_json::from_slice(&bytes).map_err(|e| {
                 // serde's message names the place, not the content.
                 Failure::Decode(format!("the bundle is not valid: {e}"))
