@@ -376,7 +376,21 @@ async fn apply(cfg: &Config, bundle: Bundle, reload_pending: bool) -> Applied {
     );
     let run_hook = outcome.changed() || reload_pending;
     let hook = match (&cfg.on_change, run_hook) {
-        (Some(cmd), true) => hook::run(cmd, revision, &cfg.out, cfg.on_change_timeout).await,
+        (Some(cmd), true) => {
+            let result = hook::run(cmd, revision, &cfg.out, cfg.on_change_timeout).await;
+            // Remembered in OUT, so that a restarted agent runs the command again too.
+            let failed = result.is_err().then_some(revision);
+            let out = cfg.out.clone();
+            let marked =
+                tokio::task::spawn_blocking(move || writer::mark_on_change_failed(&out, failed))
+                    .await;
+            if !matches!(marked, Ok(Ok(()))) {
+                tracing::warn!(
+                    "cannot record the result of the on-change command in the output directory"
+                );
+            }
+            result
+        }
         _ => Ok(()),
     };
     match hook {
@@ -407,7 +421,9 @@ async fn apply(cfg: &Config, bundle: Bundle, reload_pending: bool) -> Applied {
 async fn follow(cfg: &Config, client: &reqwest::Client) -> i32 {
     let mut backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max);
     let mut applied: Option<u64> = None;
-    let mut reload_pending = false;
+    // A failed on-change command runs again with the next revision, also after a restart.
+    let mut reload_pending =
+        cfg.on_change.is_some() && writer::on_change_failed(&cfg.out).is_some();
     let mut pending_ack: Option<Ack> = None;
     // After a revision could not be written, wait before fetching it again.
     let mut retry_apply = false;

@@ -349,6 +349,48 @@ async fn once_applies_acknowledges_and_exits_with_the_result() {
 }
 
 #[tokio::test]
+async fn a_failed_on_change_command_runs_again_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let log = tmp.path().join("hook.log");
+    let fake: Shared = Arc::default();
+    fake.lock().unwrap().replies = VecDeque::from([
+        Reply::Bundle(bundle(2, "K")),
+        Reply::Bundle(bundle(3, "K")),
+        Reply::Bundle(bundle(4, "K")),
+    ]);
+    let server = start(fake.clone()).await;
+    let failing = config(&server, &out, Some("exit 5".into()), true);
+    let client = failing.client(None).unwrap();
+    assert_eq!(run(&failing, &client, std::future::pending()).await, 1);
+    assert_eq!(writer::on_change_failed(&out), Some(2));
+
+    // A new agent (same files, nothing changed): the command runs again, and now succeeds.
+    let hook = format!("echo $KEYWARD_REVISION >> {}", log.display());
+    let working = config(&server, &out, Some(hook), true);
+    assert_eq!(run(&working, &client, std::future::pending()).await, 0);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "3\n");
+    assert_eq!(writer::on_change_failed(&out), None);
+    // Repaired: nothing changed, nothing runs.
+    assert_eq!(run(&working, &client, std::future::pending()).await, 0);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "3\n");
+    let f = fake.lock().unwrap();
+    let details: Vec<&str> = f
+        .acks
+        .iter()
+        .map(|a| a["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "on-change command failed (exit status 5)",
+            "Applied revision 3 (no file changed)",
+            "Applied revision 4 (no file changed)",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_revision_that_cannot_be_written_is_reported_and_retried() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");

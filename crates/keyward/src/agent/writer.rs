@@ -32,6 +32,8 @@ use super::bundle::{Bundle, ProjectBundle};
 pub const REVISION_FILE: &str = ".keyward-revision";
 /// What the agent wrote, so that it removes only its own files.
 pub const MANIFEST_FILE: &str = ".keyward-manifest";
+/// Present while the last `--on-change` command failed: the revision it failed for.
+pub const ON_CHANGE_FAILED_FILE: &str = ".keyward-on-change-failed";
 /// Prefix of temporary files (a leading `.`: no safe name can start with it).
 const TEMP_PREFIX: &str = ".keyward-tmp-";
 /// Longest safe base name (keyward's names have at most 200 characters), leaving room in 255 bytes
@@ -494,6 +496,35 @@ pub fn apply(out: &Path, bundle: &Bundle) -> anyhow::Result<Outcome> {
         PUBLIC,
     )?;
     Ok(outcome)
+}
+
+/// Records (`Some(revision)`) or clears (`None`) that the on-change command failed.
+pub fn mark_on_change_failed(out: &Path, revision: Option<u64>) -> anyhow::Result<()> {
+    match revision {
+        Some(r) => {
+            write_if_changed(
+                out,
+                ON_CHANGE_FAILED_FILE,
+                format!("{r}\n").as_bytes(),
+                PUBLIC,
+            )?;
+        }
+        None => match fs::remove_file(out.join(ON_CHANGE_FAILED_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context("cannot remove the on-change failure mark"),
+        },
+    }
+    Ok(())
+}
+
+/// The revision the on-change command last failed for, if its failure is not yet repaired.
+pub fn on_change_failed(out: &Path) -> Option<u64> {
+    let path = out.join(ON_CHANGE_FAILED_FILE);
+    if !fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+        return None;
+    }
+    Some(fs::read_to_string(path).ok()?.trim().parse().unwrap_or(0))
 }
 
 /// The revision last applied in `out`, if any.
