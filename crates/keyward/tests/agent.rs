@@ -296,11 +296,20 @@ async fn two_agents_follow_their_environments_and_catch_up_after_a_restart() {
     })
     .await;
     connected(&s, "production", &["gw-prod"]).await;
-    let list = agents(&s, "production").await;
-    assert_eq!(
-        list[0]["lastRevision"], list[0]["environmentRevision"],
-        "{list:?}"
-    );
+    // The files are written before the revision is acknowledged, and the row still holds the
+    // first agent's last acknowledgement: wait for the new one.
+    let start = Instant::now();
+    let list = loop {
+        let list = agents(&s, "production").await;
+        if list[0]["lastRevision"] == list[0]["environmentRevision"] {
+            break list;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the restarted agent never acknowledged the current revision: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(list[0]["lastSuccess"], true);
     assert_eq!(list[0]["address"], "127.0.0.1");
     for (agent, token) in [(&prod, &prod_token), (&test, &test_token)] {
