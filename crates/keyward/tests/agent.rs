@@ -498,3 +498,26 @@ async fn agent_tokens_follow_one_environment_and_nothing_else() {
     assert_eq!(resp.status(), 204);
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
+
+/// Stopping the server ends open long polls at once (204) instead of holding the drain for up
+/// to their whole wait.
+#[tokio::test]
+async fn a_stopping_server_ends_long_polls_at_once() {
+    let s = Server::with_world().await;
+    let token = agent_token(&s, "gw", "production").await;
+    let poll = s
+        .client
+        .get(s.url("/apiops/environments/production/agent/bundle?agent=gw&after=0&wait=25"))
+        .bearer_auth(&token)
+        .send();
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let status = s.stop().await;
+        (status, started.elapsed())
+    };
+    let (resp, (status, took)) = tokio::join!(poll, stop);
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    assert_eq!(resp.unwrap().status(), 204);
+}
