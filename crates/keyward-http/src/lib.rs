@@ -309,6 +309,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::ServiceExt;
+    let publisher = state.publisher.clone();
+    // Long polls end as soon as the stop is asked for, so they do not hold the drain.
+    let shutdown = async move {
+        shutdown.await;
+        publisher.close();
+    };
     let service = app(state);
     let service =
         ServiceExt::<Request>::into_make_service_with_connect_info::<edge::PeerAddr>(service);

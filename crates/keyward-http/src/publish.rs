@@ -83,6 +83,8 @@ pub struct Publisher {
     /// How long a cached entry is trusted without hearing of a change (shared stores only).
     shared_ttl: Option<Duration>,
     cache_control: HeaderValue,
+    /// Set once when the server starts to stop (long polls end at once).
+    closing: watch::Sender<bool>,
     /// When retired JWKs past their grace period were last forgotten.
     last_purge: std::sync::Mutex<Instant>,
 }
@@ -97,6 +99,7 @@ impl Publisher {
         ))
         .expect("digits are a valid header value");
         let publisher = Arc::new(Publisher {
+            closing: watch::Sender::new(false),
             last_purge: std::sync::Mutex::new(Instant::now()),
             cache_control,
             store,
@@ -129,6 +132,18 @@ impl Publisher {
     /// Something was deployed or undeployed: outdates cached JWKS and wakes long polls.
     pub fn changed(&self) {
         self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// The server is stopping: every long poll ends now.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Completes once [`Publisher::close`] was called.
+    pub async fn closing(&self) {
+        let mut rx = self.closing.subscribe();
+        // An error means the sender is gone, which only happens at the very end.
+        let _ = rx.wait_for(|closing| *closing).await;
     }
 
     /// A receiver that sees every later [`Publisher::changed`].

@@ -10,6 +10,8 @@ use keyward_http::auth::{Auth, hash_password, new_token, random_bytes};
 use keyward_http::{AppState, Config};
 use keyward_store::{Bootstrap, Kek, KeyCheck, Keyring, Store, StoreError, StoreOptions};
 
+mod agent;
+
 #[derive(Parser)]
 #[command(
     name = "keyward",
@@ -39,6 +41,8 @@ enum Command {
     /// keys; on the embedded store without them it replaces the key file `master.key` by a new
     /// one (stop the server first). Resumable: run it again after an interruption.
     Rekey(RekeyArgs),
+    /// Follow one environment and write what is deployed there into a directory (docs/agent.md).
+    Agent(Box<agent::AgentArgs>),
 }
 
 #[derive(Args)]
@@ -460,6 +464,10 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Agent(args) => match agent::main(*args, &runtime)? {
+            0 => Ok(()),
+            code => std::process::exit(code),
+        },
     }
 }
 

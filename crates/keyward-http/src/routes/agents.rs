@@ -33,8 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Default long poll.
 const DEFAULT_WAIT: Duration = Duration::from_secs(25);
-/// How long an agent counts as connected after an answer, while it applies and polls again.
+/// How long an agent counts as connected after a bundle, while it applies it and acknowledges.
 const RECONNECT_SLACK: Duration = Duration::from_secs(10);
+/// How long an agent counts as connected after an acknowledgement, before it polls again (at once).
+const ACK_SLACK: Duration = Duration::from_secs(3);
 /// Longest acknowledgement detail kept.
 const MAX_DETAIL: usize = 2_000;
 
@@ -185,6 +187,12 @@ async fn bundle(
             }
             tokio::select! {
                 _ = changes.changed() => {}
+                // The server is stopping: end the poll now rather than hold the drain.
+                _ = app.publisher.closing() => {
+                    let mut resp = StatusCode::NO_CONTENT.into_response();
+                    resp.extensions_mut().insert(PublicOnly);
+                    return Ok(resp);
+                }
                 // Changes made on other nodes sharing the store.
                 _ = tokio::time::sleep(crate::publish::STORE_RECHECK * 5) => {}
                 _ = tokio::time::sleep_until(deadline) => {
@@ -261,7 +269,7 @@ async fn ack(
             success,
             &detail,
             now,
-            now + RECONNECT_SLACK.as_millis() as i64,
+            now + ACK_SLACK.as_millis() as i64,
         )
         .await
         .map_err(ApiError::internal)?;
