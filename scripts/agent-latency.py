@@ -8,7 +8,8 @@ environment `production` into a temporary directory. Then N times, alternately, 
 P-256 JWK or deletes the last one, and measures from the moment the request starts until the
 agent's `OUT/lat/jwks.json` shows the change (the file is polled every millisecond: the figures
 carry up to ~1 ms of polling error), and the request's own latency (its answer waits for the
-agent's acknowledgement, so it is normally the longer one). Prints p50/p90/p99/max of both.
+agent's acknowledgement, so it is normally the longer one). Then stops the agent and times N
+more such writes with no agent connected, for reference. Prints p50/p90/p99/max of each.
 """
 
 import http.client
@@ -145,11 +146,31 @@ def main():
             seen.append((change - start) * 1000)
             answered.append((result["end"] - start) * 1000)
 
+        # The same writes with no agent connected: what the write costs by itself.
+        agent.terminate()
+        agent.wait(10)
+        time.sleep(4)  # past the time an agent counts as connected after its last answer
+        alone, agents_seen = [], 0
+        for i in range(n, 2 * n):
+            start = time.perf_counter()
+            if i % 2 == 0:
+                kid = f"k{i}"
+                body = api.call("POST", "/apiops/projects/lat/jwks/generate",
+                                {"name": kid, "kid": kid, "type": "EC", "ec": {"curveType": "P256"}})
+            else:
+                body = api.call("DELETE", f"/apiops/projects/lat/jwks/k{i - 1}")
+            alone.append((time.perf_counter() - start) * 1000)
+            agents_seen += sum(e.get("agents", 0)
+                               for e in body["deploymentResult"]["environmentResults"])
+        if agents_seen:
+            sys.exit(f"an agent was still waited for after it stopped ({agents_seen} times)")
+
         print(f"== {n} writes (alternately generate an EC P-256 JWK / delete it), one agent, "
               f"embedded SQLite; {os.cpu_count()} cores shared by client, server and agent")
         print(f"{'':40} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}   (ms)")
         for label, values in (("request start → agent's file changed", seen),
-                              ("request start → write answered", answered)):
+                              ("request start → write answered", answered),
+                              ("the same writes with no agent", alone)):
             print(f"{label:40} " + " ".join(
                 f"{v:8.1f}" for v in (percentile(values, 50), percentile(values, 90),
                                       percentile(values, 99), max(values))))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Write → agent latency for BENCHMARKS.md: how long after a write starts one `keyward agent`
 # has the change in its directory, and how long the write itself takes (its answer waits for the
-# agent's acknowledgement). Runs scripts/agent-latency.py (Python 3, standard library only).
+# agent's acknowledgement), and the same writes with no agent for reference. Runs
+# scripts/agent-latency.py (Python 3, standard library only).
 #
 #   scripts/agent-latency.sh [writes, default 200]
 #
