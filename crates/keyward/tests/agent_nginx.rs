@@ -205,6 +205,8 @@ http {{
         nginx = p(&nginx),
     );
 
+    let agent_log = work.path().join("agent.log");
+    let agent_said = || std::fs::read_to_string(&agent_log).unwrap_or_default();
     let mut procs = Processes {
         nginx: None,
         agent: None,
@@ -222,7 +224,7 @@ http {{
             ])
             .env("KEYWARD_AGENT_TOKEN", &agent_token)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&agent_log).unwrap())
             .kill_on_drop(true)
             .spawn()
             .expect("start keyward agent"),
@@ -232,7 +234,8 @@ http {{
     while !revision_file.exists() {
         assert!(
             Instant::now() < deadline,
-            "the agent wrote nothing within 30 s"
+            "the agent wrote nothing within 30 s: {}",
+            agent_said()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -315,7 +318,12 @@ http {{
         .await;
     assert_success(status, &body);
     let result = &body["deploymentResult"];
-    assert_eq!(result["success"], true, "the reload succeeded: {result}");
+    assert_eq!(
+        result["success"],
+        true,
+        "the reload succeeded: {result}\n{}",
+        agent_said()
+    );
     let agents = result["detailList"].as_array().cloned().unwrap_or_default();
     assert!(
         agents
@@ -339,11 +347,12 @@ http {{
         }
         assert!(
             Instant::now() < deadline,
-            "nginx still does not serve the renewed certificate: {}\n{}",
+            "nginx still does not serve the renewed certificate: {}\n{}\n{}",
             served
                 .map(|_| "the old one".to_owned())
                 .unwrap_or_else(|e| e),
-            log()
+            log(),
+            agent_said()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
