@@ -266,6 +266,42 @@ async fn two_agents_follow_their_environments_and_catch_up_after_a_restart() {
         ["signer.pem"],
         "no temporary file is left behind"
     );
+    // A keystore arrives byte for byte, 0600; a secret key as raw bytes, 0600.
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/keystores/",
+            Some(ADMIN),
+            json!({"name": "tls-store", "description": "", "keyStoreEnvironmentList": [
+                {"environmentName": "production", "file": keyward_jose::b64::standard(&read_fixture("keystores/modern.p12")),
+                 "password": "p12pass1", "keyStoreType": "PKCS12"}]}),
+        )
+        .await;
+    assert_success(status, &body);
+    let secret = [7u8; 32];
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/keys/",
+            Some(ADMIN),
+            json!({"name": "hmac", "description": "", "keyType": "SECRET_KEY", "algorithm": "AES",
+                   "cryptoKeyInfoEnvironmentList": [{"environmentName": "production",
+                   "content": keyward_jose::b64::standard(&secret), "alias": "hmac"}]}),
+        )
+        .await;
+    assert_success(status, &body);
+    let p12 = out_prod.join("shop/keystores/tls-store.p12");
+    let raw = out_prod.join("shop/keys/hmac.key");
+    within(
+        Duration::from_secs(1),
+        "keystore and secret key written",
+        || p12.exists() && raw.exists(),
+    )
+    .await;
+    assert_eq!(
+        std::fs::read(&p12).unwrap(),
+        read_fixture("keystores/modern.p12")
+    );
+    assert_eq!(std::fs::read(&raw).unwrap(), secret);
+    assert_eq!((mode(&p12), mode(&raw)), (0o600, 0o600));
 
     // The production agent goes away; changes made meanwhile reach it when it is back.
     prod.kill().await;
