@@ -12,6 +12,12 @@ use keyward_store::{Bootstrap, Kek, KeyCheck, Keyring, Store, StoreError, StoreO
 
 mod agent;
 
+/// mimalloc instead of the system allocator: a request allocates many small short-lived
+/// buffers from several threads, where glibc's malloc spends measurable time on its locks
+/// (BENCHMARKS.md, issue #6).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "keyward",
