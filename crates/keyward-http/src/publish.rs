@@ -19,6 +19,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::deployment::{DeploymentDetail, DeploymentResult};
 use crate::error::{ApiError, ApiResult};
+use crate::service::MAX_NAME_CHARS;
 
 /// The announcement topic of deployment changes.
 const DEPLOY_TOPIC: &str = "deploy";
@@ -163,6 +164,12 @@ impl Publisher {
         project: &str,
         environment: &str,
     ) -> ApiResult<Option<Arc<JwksDocument>>> {
+        // No project or environment has a longer name: answer without a lookup,
+        // and keep the cache's keys small whatever an anonymous caller sends.
+        if project.chars().count() > MAX_NAME_CHARS || environment.chars().count() > MAX_NAME_CHARS
+        {
+            return Ok(None);
+        }
         let generation = *self.generation.borrow();
         let key = (project.to_owned(), environment.to_owned());
         if let Ok(cache) = self.cache.read()
@@ -384,6 +391,19 @@ mod tests {
         assert_ne!(a.etag, serialize(&[]).etag);
         assert_eq!(&serialize(&[]).body[..], b"{\"keys\":[]}");
         assert!(!a.etag.to_str().unwrap().starts_with("W/"));
+    }
+
+    #[tokio::test]
+    async fn overlong_names_are_not_found_without_a_lookup() {
+        let path =
+            std::env::temp_dir().join(format!("keyward-publish-{}.db", keyward_store::new_id()));
+        let store = Store::open_sqlite(&path).await.unwrap();
+        let publisher = Publisher::new(store, PublishConfig::default());
+        let long = "p".repeat(MAX_NAME_CHARS + 1);
+        // A lookup would have cached a "not found".
+        assert!(publisher.jwks(&long, "dev").await.unwrap().is_none());
+        assert!(publisher.jwks("dev", &long).await.unwrap().is_none());
+        assert!(publisher.cache.read().unwrap().is_empty(), "nothing cached");
     }
 
     #[test]

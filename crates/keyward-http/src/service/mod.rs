@@ -18,6 +18,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::messages;
 use crate::permissions::{Need, Principal};
 
+/// The longest object name (projects, environments, secrets, users, tokens, agents).
+pub const MAX_NAME_CHARS: usize = 200;
+
 /// Name of the project whose secrets are usable from every project.
 pub const ADMIN_PROJECT: &str = "admin";
 
@@ -79,7 +82,7 @@ pub fn required_name(field: &str, value: Option<&str>) -> ApiResult<String> {
 }
 
 pub fn check_name(field: &str, v: &str) -> ApiResult<()> {
-    let ok = v.chars().count() <= 200
+    let ok = v.chars().count() <= MAX_NAME_CHARS
         && !v
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '\\');
