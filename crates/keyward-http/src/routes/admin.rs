@@ -18,7 +18,7 @@ use crate::auth::{hash_password, new_token, verify_password};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Action, Category, Need, Principal};
-use crate::service::{check_name, one_of, project_for, required, required_name};
+use crate::service::{check_name, environment_named, one_of, project_for, required, required_name};
 use crate::{AppState, Caller, messages};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -339,13 +339,7 @@ async fn create_token(
     };
     let environment = match body.environment_name.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(env) => Some(
-            app.store
-                .environment_by_name(env)
-                .await
-                .map_err(ApiError::internal)?
-                .ok_or_else(|| ApiError::bad_request(messages::environment_not_accessible(env)))?,
-        ),
+        Some(env) => Some(environment_named(&app, env).await?),
     };
     let token = new_token();
     let new = NewToken {

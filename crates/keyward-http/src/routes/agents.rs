@@ -19,7 +19,7 @@ use crate::audit::PublicOnly;
 use crate::edge::{PeerAddr, client_ip};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{agent_bundle, check_name, iso_ms};
+use crate::service::{agent_bundle, check_name, environment_named, environment_revision, iso_ms};
 use crate::{AgentCaller, AppState, Caller, messages};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -60,16 +60,7 @@ async fn followed_environment(
     caller: &crate::permissions::Principal,
     name: &str,
 ) -> ApiResult<Environment> {
-    let env = app
-        .store
-        .environment_by_name(name)
-        .await
-        .map_err(ApiError::internal)?;
-    let Some(env) = env else {
-        return Err(ApiError::bad_request(messages::environment_not_accessible(
-            name,
-        )));
-    };
+    let env = environment_named(app, name).await?;
     match &caller.environment {
         Some((id, _)) if *id == env.id => Ok(env),
         Some((_, token_env)) => Err(ApiError::bad_request(messages::agent_environment_mismatch(
@@ -98,6 +89,13 @@ fn address(
         client_ip(p.ip(), headers, &app.config.limits.trusted_proxies).to_string()
     })
     .unwrap_or_default()
+}
+
+/// `204`: no new revision (nothing private was read, so the audit trail skips it).
+fn nothing_new() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.extensions_mut().insert(PublicOnly);
+    resp
 }
 
 /// Marks the agent gone if its poll ends because the connection closed.
@@ -176,12 +174,7 @@ async fn bundle(
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             changes.borrow_and_update();
-            let revision = app
-                .store
-                .environment_revision(&env.id)
-                .await
-                .map_err(ApiError::internal)?
-                .unwrap_or_default();
+            let revision = environment_revision(&app, &env.id).await?;
             if revision > after {
                 break;
             }
@@ -189,17 +182,13 @@ async fn bundle(
                 _ = changes.changed() => {}
                 // The server is stopping: end the poll now rather than hold the drain.
                 _ = app.publisher.closing() => {
-                    let mut resp = StatusCode::NO_CONTENT.into_response();
-                    resp.extensions_mut().insert(PublicOnly);
-                    return Ok(resp);
+                    return Ok(nothing_new());
                 }
                 // Changes made on other nodes sharing the store.
                 _ = tokio::time::sleep(crate::publish::STORE_RECHECK * 5) => {}
                 _ = tokio::time::sleep_until(deadline) => {
                     guard.armed = false;
-                    let mut resp = StatusCode::NO_CONTENT.into_response();
-                    resp.extensions_mut().insert(PublicOnly);
-                    return Ok(resp);
+                    return Ok(nothing_new());
                 }
             }
         }
@@ -238,12 +227,7 @@ async fn ack(
 ) -> ApiResult<Success> {
     let env = followed_environment(&app, &caller, &environment).await?;
     let agent = agent_name(body.agent.as_deref())?;
-    let current = app
-        .store
-        .environment_revision(&env.id)
-        .await
-        .map_err(ApiError::internal)?
-        .unwrap_or_default();
+    let current = environment_revision(&app, &env.id).await?;
     let revision = match body.revision {
         Some(r) if (0..=current).contains(&r) => r,
         Some(r) => return Err(ApiError::bad_request(messages::ack_revision(r, current))),
@@ -306,18 +290,8 @@ async fn list_agents(
     Caller(_caller): Caller,
     Path(environment): Path<String>,
 ) -> ApiResult<Success> {
-    let env = app
-        .store
-        .environment_by_name(&environment)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::bad_request(messages::environment_not_accessible(&environment)))?;
-    let revision = app
-        .store
-        .environment_revision(&env.id)
-        .await
-        .map_err(ApiError::internal)?
-        .unwrap_or_default();
+    let env = environment_named(&app, &environment).await?;
+    let revision = environment_revision(&app, &env.id).await?;
     let agents = app
         .store
         .agents(&env.id)

@@ -78,9 +78,9 @@ pub async fn agent_bundle(
 ) -> ApiResult<Bundle> {
     let mut last = None;
     for _ in 0..CONSISTENT_READ_ATTEMPTS {
-        let before = revision(app, &env.id).await?;
+        let before = environment_revision(app, &env.id).await?;
         let bundle = read_bundle(app, caller, env, only, before).await?;
-        if revision(app, &env.id).await? == before {
+        if environment_revision(app, &env.id).await? == before {
             return Ok(bundle);
         }
         last = Some(bundle);
@@ -89,7 +89,8 @@ pub async fn agent_bundle(
     last.ok_or_else(|| ApiError::internal("no bundle read"))
 }
 
-async fn revision(app: &AppState, environment_id: &str) -> ApiResult<i64> {
+/// An environment's current revision (0 for one that does not exist).
+pub async fn environment_revision(app: &AppState, environment_id: &str) -> ApiResult<i64> {
     Ok(app
         .store
         .environment_revision(environment_id)

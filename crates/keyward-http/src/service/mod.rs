@@ -9,7 +9,7 @@ pub mod keys;
 pub mod keystores;
 pub mod package;
 
-pub use agents::agent_bundle;
+pub use agents::{agent_bundle, environment_revision};
 
 use keyward_store::{Environment, Project};
 
