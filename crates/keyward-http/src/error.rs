@@ -86,6 +86,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Rejected(m) => ApiError::bad_request(m),
             StoreError::AliasInUse(a) => ApiError::bad_request(messages::alias_in_use(&a)),
+            StoreError::KidTaken { kid, jwk } => {
+                ApiError::bad_request(messages::jwk_kid_taken(&kid, &jwk))
+            }
             // NotFound/AlreadyExists carry no name: callers map them with context first.
             other => ApiError::internal(other),
         }

@@ -92,6 +92,19 @@ pub fn jwk_exists(name: &str) -> String {
     format!("JWK (name: {name}) is already exist!")
 }
 
+/// 00-product §1: a project's JWKs never share a kid within an environment's published set.
+pub fn jwk_kid_taken(kid: &str, holder: &str) -> String {
+    format!(
+        "JWK kid ({kid}) is already used by JWK (name: {holder}) in the same environment! Give another kid."
+    )
+}
+
+pub const AGENT_TOKEN_NEEDS_DEPLOY: &str = "User does not have required permission for this operation! An agent token needs SECRETS DEPLOY_UNDEPLOY in at least one project.";
+
+pub fn agent_name_taken(agent: &str) -> String {
+    format!("Agent ({agent}) is already followed with another token! Give each agent its own name.")
+}
+
 pub const GENERATE_HAS_ITS_ENDPOINT: &str = "Source type (GENERATE) is not accepted here! Generate keys with POST /apiops/projects/{projectName}/jwks/generate.";
 
 pub fn rederive_failed(jwk: &str, detail: &str) -> String {

@@ -4,6 +4,11 @@
 //! permission in the project; every secret mutation deploys or undeploys, so it needs
 //! `SECRETS`+`MANAGE` **and** `SECRETS`+`DEPLOY_UNDEPLOY`; exporting needs `SECRETS`+`EXPORT_IMPORT`.
 //! A system admin may do everything everywhere. A non-member is told the project does not exist.
+//!
+//! Private material (private JWK members, key content, keystore files) is stricter than
+//! Apinizer's "any permission reads", on purpose (00-product §1): only `SECRETS`+`MANAGE` or
+//! `SECRETS`+`EXPORT_IMPORT` holders see it; an agent's bundle carries it only for projects where
+//! the token's owner holds `SECRETS`+`DEPLOY_UNDEPLOY`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -123,6 +128,36 @@ impl Principal {
         self.sys_admin || self.grants.get(project_id).is_some_and(|g| !g.is_empty())
     }
 
+    /// Whether the caller may see private material of the project (private JWK members, key
+    /// content, keystore files): `SECRETS`+`MANAGE` or `SECRETS`+`EXPORT_IMPORT`.
+    pub fn may_read_private(&self, project_id: &str) -> bool {
+        self.sys_admin
+            || self.grants.get(project_id).is_some_and(|g| {
+                g.contains(&(Category::Secrets, Action::Manage))
+                    || g.contains(&(Category::Secrets, Action::ExportImport))
+            })
+    }
+
+    /// Whether the caller deploys the project's secrets (`SECRETS`+`DEPLOY_UNDEPLOY`): an agent's
+    /// bundle carries private material only for such projects.
+    pub fn may_deploy(&self, project_id: &str) -> bool {
+        self.sys_admin
+            || self
+                .grants
+                .get(project_id)
+                .is_some_and(|g| g.contains(&(Category::Secrets, Action::DeployUndeploy)))
+    }
+
+    /// Whether the caller deploys secrets in at least one project (or is a system admin): only
+    /// such users may hold agent tokens.
+    pub fn deploys_somewhere(&self) -> bool {
+        self.sys_admin
+            || self
+                .grants
+                .values()
+                .any(|g| g.contains(&(Category::Secrets, Action::DeployUndeploy)))
+    }
+
     /// Whether the caller may perform an operation needing `need` in the project.
     pub fn may(&self, project_id: &str, need: Need) -> bool {
         if self.sys_admin {
@@ -185,6 +220,22 @@ mod tests {
         ]);
         assert!(p.may("p1", Need::Read));
         assert!(!p.may("p1", Need::ManageAndDeploy));
+    }
+
+    #[test]
+    fn private_material_needs_manage_or_export() {
+        let viewer = principal(&[grant("p1", "SECRETS", "VIEW")]);
+        assert!(!viewer.may_read_private("p1"));
+        let deployer = principal(&[grant("p1", "SECRETS", "DEPLOY_UNDEPLOY")]);
+        assert!(!deployer.may_read_private("p1"));
+        assert!(deployer.may_deploy("p1") && !deployer.may_deploy("p2"));
+        assert!(deployer.deploys_somewhere() && !viewer.deploys_somewhere());
+        let manager = principal(&[grant("p1", "SECRETS", "MANAGE")]);
+        assert!(manager.may_read_private("p1") && !manager.may_read_private("p2"));
+        let exporter = principal(&[grant("p1", "SECRETS", "EXPORT_IMPORT")]);
+        assert!(exporter.may_read_private("p1"));
+        let other = principal(&[grant("p1", "IDENTITY", "MANAGE")]);
+        assert!(!other.may_read_private("p1") && !other.deploys_somewhere());
     }
 
     #[test]

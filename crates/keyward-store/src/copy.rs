@@ -115,6 +115,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("jwk_private", Col::Blob),
             ("created_at", Col::Int),
             ("updated_at", Col::Int),
+            ("all_environments", Col::Int),
         ],
     ),
     (
@@ -221,6 +222,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("acked_success", Col::Int),
             ("acked_detail", Col::Text),
             ("acked_at", Col::Int),
+            ("token_id", Col::Text),
         ],
     ),
 ];

@@ -117,6 +117,23 @@ impl DeploymentPlan {
     }
 }
 
+/// The environments an object is deployed to now, by id.
+pub(crate) async fn deployed_environment_ids(
+    tx: &mut Tx,
+    kind: &str,
+    object_id: &str,
+) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT environment_id FROM deployments WHERE object_kind = $1 AND object_id = $2 \
+         ORDER BY environment_id",
+    )
+    .bind(kind)
+    .bind(object_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// Ids of every environment, in name order.
 pub(crate) async fn all_environment_ids(tx: &mut Tx) -> Result<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM environments ORDER BY name")

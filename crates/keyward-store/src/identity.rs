@@ -71,8 +71,7 @@ impl Store {
 
     // ---- environments ----------------------------------------------------------------------
 
-    /// Creates an environment and deploys every existing JWK to it (JWKs live in every
-    /// environment).
+    /// Creates an environment and deploys to it every JWK that follows every environment.
     pub async fn create_environment(
         &self,
         name: &str,
@@ -100,10 +99,13 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
-        let jwks: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, project_id FROM jwks ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
+        // JWKs that follow every environment (not those of one environment's material, nor
+        // those given an environmentList) are deployed to the new one.
+        let jwks: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, project_id FROM jwks WHERE all_environments = 1 ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         let mut plan = DeploymentPlan::default();
         for (id, project_id) in &jwks {
             plan.deploy(KIND_JWK, id, project_id, vec![env.id.clone()]);

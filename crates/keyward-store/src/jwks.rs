@@ -8,9 +8,13 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use crate::deploy::{DeploymentPlan, EnvDeployment, KIND_JWK, all_environment_ids};
+use crate::deploy::{
+    DeploymentPlan, EnvDeployment, KIND_JWK, all_environment_ids, deployed_environment_ids,
+};
 use crate::seal::{Binding, Keyring, Record};
-use crate::{Jwk, NewJwk, Result, Store, StoreError, new_id, now_ms, unique_to_exists};
+use crate::{
+    Jwk, JwkMaterial, NewJwk, Result, Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
+};
 
 /// Members that are private in every key type (RFC 7518 §6.3.2, RFC 8037 §2); `k` is private
 /// in `oct` keys.
@@ -42,6 +46,29 @@ pub fn has_private_members(full: &str) -> bool {
         .any(|m| members.contains_key(*m))
 }
 
+/// The public members of a complete JWK JSON, and whether any member was removed. Text that is
+/// not a JSON object has no public part (`None`).
+fn public_part(full: &str) -> Option<(String, bool)> {
+    let Ok(serde_json::Value::Object(mut members)) = serde_json::from_str(full) else {
+        return None;
+    };
+    let oct = members.get("kty").and_then(|k| k.as_str()) == Some("oct");
+    let mut removed = false;
+    for m in PRIVATE_MEMBERS.iter().chain(oct.then_some(&"k")) {
+        removed |= members.remove(*m).is_some();
+    }
+    if !removed {
+        return Some((full.to_owned(), false));
+    }
+    Some((serde_json::to_string(&members).ok()?, true))
+}
+
+/// The public members of a complete JWK JSON (what a caller without access to private material,
+/// a public JWKS or another environment's agent may see); `{}` for text that is not an object.
+pub fn public_members(full: &str) -> String {
+    public_part(full).map_or_else(|| "{}".to_owned(), |(public, _)| public)
+}
+
 /// The stored form of a complete JWK JSON: the public members in plaintext, and the complete
 /// JSON sealed when it has private members. Text that is not a JSON object is sealed whole.
 pub(crate) fn split_private(
@@ -51,19 +78,11 @@ pub(crate) fn split_private(
     full: &str,
 ) -> (String, Option<Vec<u8>>) {
     let sealed = || Some(keys.seal(&private_binding(project_id, jwk_id), full.as_bytes()));
-    let Ok(serde_json::Value::Object(mut members)) = serde_json::from_str(full) else {
-        return ("{}".to_owned(), sealed());
-    };
-    let oct = members.get("kty").and_then(|k| k.as_str()) == Some("oct");
-    let mut removed = false;
-    for m in PRIVATE_MEMBERS.iter().chain(oct.then_some(&"k")) {
-        removed |= members.remove(*m).is_some();
+    match public_part(full) {
+        None => ("{}".to_owned(), sealed()),
+        Some((public, false)) => (public, None),
+        Some((public, true)) => (public, sealed()),
     }
-    if !removed {
-        return (full.to_owned(), None);
-    }
-    let public = serde_json::to_string(&members).unwrap_or_else(|_| "{}".to_owned());
-    (public, sealed())
 }
 
 /// A JWK row with its complete JSON (opened from `jwk_private` when there is one).
@@ -98,13 +117,15 @@ impl Store {
         row.map(|r| reveal(keys, &r)).transpose()
     }
 
-    /// Creates a JWK and deploys it to every environment.
+    /// Creates a JWK and deploys it to its environments (see [`NewJwk::environment_ids`]).
     pub async fn create_jwk(&self, new: &NewJwk) -> Result<(Jwk, Vec<EnvDeployment>)> {
         self.create_jwk_linked(new, None).await
     }
 
     /// Creates a JWK, remembering the keystore alias it was derived from when there is one (so
-    /// that it can be re-derived), and deploys it to every environment, in one transaction.
+    /// that it can be re-derived), and deploys it, in one transaction: to the environment whose
+    /// material it was derived from, else to the listed environments, else to every environment.
+    /// Its kid is made unique among the project's JWKs in those environments.
     pub async fn create_jwk_linked(
         &self,
         new: &NewJwk,
@@ -121,6 +142,12 @@ impl Store {
         if exists.is_some() {
             return Err(StoreError::AlreadyExists);
         }
+        let (targets, all_environments) = match (&new.source_environment_id, &new.environment_ids) {
+            (Some(env), _) => (vec![env.clone()], false),
+            (None, Some(ids)) => (ids.clone(), false),
+            (None, None) => (all_environment_ids(&mut tx).await?, true),
+        };
+        let material = unique_kid(&mut tx, new, &targets).await?;
         let now = now_ms();
         let jwk = Jwk {
             id: new_id(),
@@ -131,20 +158,21 @@ impl Store {
             source_id: new.source_id.clone(),
             source_url: new.source_url.clone(),
             source_environment_id: new.source_environment_id.clone(),
-            kty: new.material.kty.clone(),
-            kid: new.material.kid.clone(),
+            kty: material.kty,
+            kid: material.kid,
             key_use: new.key_use.clone(),
             alg: new.alg.clone(),
             kid_given: new.kid_given,
-            jwk_json: new.material.jwk_json.clone(),
+            jwk_json: material.jwk_json,
             created_at: now,
             updated_at: now,
         };
         let (public, private) = split_private(keys, &jwk.project_id, &jwk.id, &jwk.jwk_json);
         sqlx::query(
             "INSERT INTO jwks (id, project_id, name, description, source_type, source_id, source_url, \
-             source_environment_id, kty, kid, key_use, alg, kid_given, jwk_json, jwk_private, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             source_environment_id, kty, kid, key_use, alg, kid_given, jwk_json, jwk_private, created_at, updated_at, \
+             all_environments) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&jwk.id)
         .bind(&jwk.project_id)
@@ -163,6 +191,7 @@ impl Store {
         .bind(private)
         .bind(jwk.created_at)
         .bind(jwk.updated_at)
+        .bind(i64::from(all_environments))
         .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
@@ -174,18 +203,14 @@ impl Store {
                 .await?;
         }
         let mut plan = DeploymentPlan::default();
-        plan.deploy(
-            KIND_JWK,
-            &jwk.id,
-            &jwk.project_id,
-            all_environment_ids(&mut tx).await?,
-        );
+        plan.deploy(KIND_JWK, &jwk.id, &jwk.project_id, targets);
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((jwk, deployed))
     }
 
-    /// Renames and/or re-describes a JWK; this detaches it from its source and redeploys it.
+    /// Renames and/or re-describes a JWK; this detaches it from its source and redeploys it where
+    /// it is deployed.
     pub async fn update_jwk(
         &self,
         project_id: &str,
@@ -235,18 +260,14 @@ impl Store {
         .await
         .map_err(unique_to_exists)?;
         let mut plan = DeploymentPlan::default();
-        plan.deploy(
-            KIND_JWK,
-            &jwk.id,
-            &jwk.project_id,
-            all_environment_ids(&mut tx).await?,
-        );
+        let targets = deployed_environment_ids(&mut tx, KIND_JWK, &jwk.id).await?;
+        plan.deploy(KIND_JWK, &jwk.id, &jwk.project_id, targets);
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((jwk, deployed))
     }
 
-    /// Undeploys a JWK from every environment and deletes it.
+    /// Undeploys a JWK from its environments and deletes it.
     pub async fn delete_jwk(&self, project_id: &str, name: &str) -> Result<Vec<EnvDeployment>> {
         let mut tx = self.begin().await?;
         let row: Option<(String,)> =
@@ -259,14 +280,82 @@ impl Store {
             return Err(StoreError::NotFound);
         };
         crate::publish::retire_jwk(&mut tx, &id, None, now_ms()).await?;
+        let targets = deployed_environment_ids(&mut tx, KIND_JWK, &id).await?;
         sqlx::query("DELETE FROM jwks WHERE id = $1")
             .bind(&id)
             .execute(&mut *tx)
             .await?;
         let mut plan = DeploymentPlan::default();
-        plan.undeploy(KIND_JWK, &id, all_environment_ids(&mut tx).await?);
+        plan.undeploy(KIND_JWK, &id, targets);
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)
     }
+}
+
+/// The material of a new JWK with a kid that no other JWK of its project uses in `targets`
+/// (00-product §1, kid uniqueness): verifiers such as `PyJWKClient` select a key by kid alone. A
+/// taken default kid (an RFC 7638 thumbprint, or one made by `keyIdType`) becomes `<kid>-<alg>`,
+/// so RS256 and PS256 JWKs of one certificate can share a set; a taken chosen kid is refused.
+async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<JwkMaterial> {
+    let Some(kid) = new.material.kid.as_deref() else {
+        return Ok(new.material.clone());
+    };
+    let Some(holder) = kid_holder(tx, &new.project_id, kid, targets).await? else {
+        return Ok(new.material.clone());
+    };
+    if new.kid_given {
+        return Err(StoreError::KidTaken {
+            kid: kid.to_owned(),
+            jwk: holder,
+        });
+    }
+    let suffix = new.alg.as_deref().unwrap_or(&new.material.kty);
+    let other = format!("{kid}-{suffix}");
+    if let Some(holder) = kid_holder(tx, &new.project_id, &other, targets).await? {
+        return Err(StoreError::KidTaken {
+            kid: other,
+            jwk: holder,
+        });
+    }
+    with_kid(&new.material, &other)
+}
+
+/// The name of a JWK of the project with this kid deployed to one of `targets`.
+async fn kid_holder(
+    tx: &mut Tx,
+    project_id: &str,
+    kid: &str,
+    targets: &[String],
+) -> Result<Option<String>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT j.name, d.environment_id FROM jwks j \
+         JOIN deployments d ON d.object_kind = $1 AND d.object_id = j.id \
+         WHERE j.project_id = $2 AND j.kid = $3 ORDER BY j.name",
+    )
+    .bind(KIND_JWK)
+    .bind(project_id)
+    .bind(kid)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .find(|(_, env)| targets.contains(env))
+        .map(|(name, _)| name))
+}
+
+/// The same material under another kid (member order kept).
+fn with_kid(material: &JwkMaterial, kid: &str) -> Result<JwkMaterial> {
+    let malformed = || StoreError::Rejected("a JWK to store is not a JSON object".to_owned());
+    let mut value: serde_json::Value =
+        serde_json::from_str(&material.jwk_json).map_err(|_| malformed())?;
+    value
+        .as_object_mut()
+        .ok_or_else(malformed)?
+        .insert("kid".to_owned(), serde_json::Value::String(kid.to_owned()));
+    Ok(JwkMaterial {
+        kty: material.kty.clone(),
+        kid: Some(kid.to_owned()),
+        jwk_json: serde_json::to_string(&value).map_err(|_| malformed())?,
+    })
 }

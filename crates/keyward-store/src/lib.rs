@@ -42,7 +42,7 @@ pub use certificates::{CertificateMerge, Rederive, RederiveEach};
 pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
 pub use identity::Bootstrap;
-pub use jwks::has_private_members;
+pub use jwks::{has_private_members, public_members};
 pub use model::*;
 pub use publish::{AgentRecord, PublishedJwks};
 pub use seal::{Kek, KeyError, Keyring, SealError};
@@ -61,6 +61,10 @@ pub enum StoreError {
     /// The object changed since the caller read it (a partial update built on an old state).
     #[error("changed concurrently")]
     Conflict,
+    /// The JWK's kid is already used by another JWK of the project (named here) in an environment
+    /// both are deployed to.
+    #[error("kid {kid} is already used by JWK {jwk}")]
+    KidTaken { kid: String, jwk: String },
     /// The certificate alias is already used in that environment.
     #[error("alias {0} is already used in that environment")]
     AliasInUse(String),

@@ -163,6 +163,10 @@ pub struct NewJwk {
     pub key_use: Option<String>,
     pub alg: Option<String>,
     pub kid_given: bool,
+    /// Where a JWK that is not derived from one environment's material is deployed: `None`, every
+    /// environment (new ones included); `Some(ids)`, those only (00-product §1, deploy targets).
+    /// A JWK with a `source_environment_id` is deployed to that environment only, whatever this says.
+    pub environment_ids: Option<Vec<String>>,
 }
 
 /// The derived, key-dependent part of a JWK row.

@@ -88,6 +88,16 @@ pub(crate) async fn retire_jwk(
     Ok(())
 }
 
+/// The condition under which an upsert of `agents` may take the row: the name is unclaimed,
+/// claimed by this token, or claimed by a token that was revoked or has expired (`$4` is now).
+macro_rules! agent_name_free {
+    () => {
+        "agents.token_id IS NULL OR agents.token_id = excluded.token_id \
+         OR NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.id = agents.token_id \
+         AND (t.expires_at IS NULL OR t.expires_at > $4))"
+    };
+}
+
 /// Whether a stored public JWK text is a JSON object worth publishing.
 fn publishable(json: &str) -> bool {
     json.starts_with('{') && json != "{}"
@@ -181,28 +191,35 @@ impl Store {
     // ---- agents -------------------------------------------------------------------------------
 
     /// Records a poll of an agent: it is connected until `connected_until` (unix ms).
+    /// Records an agent's poll. An agent name belongs to the token that first used it in the
+    /// environment, while that token lives: `false` (nothing written) when another live token
+    /// holds the name.
     pub async fn agent_contact(
         &self,
         environment_id: &str,
         name: &str,
+        token_id: &str,
         address: &str,
         now: i64,
         connected_until: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO agents (environment_id, name, address, first_contact, last_contact, connected_until) \
-             VALUES ($1, $2, $3, $4, $4, $5) \
+    ) -> Result<bool> {
+        let done = sqlx::query(concat!(
+            "INSERT INTO agents (environment_id, name, address, first_contact, last_contact, connected_until, token_id) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6) \
              ON CONFLICT (environment_id, name) DO UPDATE SET address = excluded.address, \
-             last_contact = excluded.last_contact, connected_until = excluded.connected_until",
-        )
+             last_contact = excluded.last_contact, connected_until = excluded.connected_until, \
+             token_id = excluded.token_id WHERE ",
+            agent_name_free!()
+        ))
         .bind(environment_id)
         .bind(name)
         .bind(address)
         .bind(now)
         .bind(connected_until)
+        .bind(token_id)
         .execute(&self.write)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// Marks an agent as gone (its connection closed).
@@ -219,28 +236,32 @@ impl Store {
         Ok(())
     }
 
-    /// Records an agent's acknowledgement of a revision.
+    /// Records an agent's acknowledgement of a revision; `false` (nothing written) when another
+    /// live token holds the agent's name (see [`Store::agent_contact`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn agent_ack(
         &self,
         environment_id: &str,
         name: &str,
+        token_id: &str,
         address: &str,
         revision: i64,
         success: bool,
         detail: &str,
         now: i64,
         connected_until: i64,
-    ) -> Result<()> {
-        sqlx::query(
+    ) -> Result<bool> {
+        let done = sqlx::query(concat!(
             "INSERT INTO agents (environment_id, name, address, first_contact, last_contact, connected_until, \
-             acked_revision, acked_success, acked_detail, acked_at) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $4) \
+             acked_revision, acked_success, acked_detail, acked_at, token_id) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $4, $9) \
              ON CONFLICT (environment_id, name) DO UPDATE SET address = excluded.address, \
              last_contact = excluded.last_contact, connected_until = excluded.connected_until, \
              acked_revision = excluded.acked_revision, acked_success = excluded.acked_success, \
-             acked_detail = excluded.acked_detail, acked_at = excluded.acked_at",
-        )
+             acked_detail = excluded.acked_detail, acked_at = excluded.acked_at, \
+             token_id = excluded.token_id WHERE ",
+            agent_name_free!()
+        ))
         .bind(environment_id)
         .bind(name)
         .bind(address)
@@ -249,9 +270,10 @@ impl Store {
         .bind(revision)
         .bind(i64::from(success))
         .bind(detail)
+        .bind(token_id)
         .execute(&self.write)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// The agents of an environment, by name.
@@ -296,6 +318,7 @@ mod tests {
             key_use: None,
             alg: None,
             kid_given: true,
+            environment_ids: None,
         }
     }
 
@@ -362,15 +385,47 @@ mod tests {
         let path = std::env::temp_dir().join(format!("keyward-publish-{}.db", crate::new_id()));
         let store = test_store(&path).await;
         let (env, _) = store.create_environment("dev", "", "DEV").await.unwrap();
-        store
-            .agent_contact(&env.id, "w1", "10.0.0.1", 1_000, 30_000)
-            .await
-            .unwrap();
+        let user = store.create_user("ops", "x", false).await.unwrap();
+        let token = |name: &str, hash: u8| crate::NewToken {
+            user_id: user.id.clone(),
+            name: name.to_owned(),
+            kind: crate::TokenKind::Agent,
+            secret_hash: vec![hash; 32],
+            expires_at: None,
+            environment_id: Some(env.id.clone()),
+        };
+        let t1 = store.create_token(&token("one", 1)).await.unwrap();
+        let t2 = store.create_token(&token("two", 2)).await.unwrap();
+        assert!(
+            store
+                .agent_contact(&env.id, "w1", &t1, "10.0.0.1", 1_000, 30_000)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.connected_agents(2_000).await.unwrap().len(), 1);
-        store
-            .agent_ack(&env.id, "w1", "10.0.0.1", 4, false, "boom", 3_000, 13_000)
-            .await
-            .unwrap();
+        assert!(
+            store
+                .agent_ack(
+                    &env.id, "w1", &t1, "10.0.0.1", 4, false, "boom", 3_000, 13_000
+                )
+                .await
+                .unwrap()
+        );
+        // The name belongs to the first token: another token's poll and ack change nothing.
+        assert!(
+            !store
+                .agent_contact(&env.id, "w1", &t2, "10.6.6.6", 3_500, 90_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .agent_ack(
+                    &env.id, "w1", &t2, "10.6.6.6", 4, true, "forged", 3_600, 90_000
+                )
+                .await
+                .unwrap()
+        );
         let a = &store.agents(&env.id).await.unwrap()[0];
         assert_eq!(
             (a.acked_revision, a.acked_success, a.first_contact),
@@ -380,5 +435,13 @@ mod tests {
         store.agent_gone(&env.id, "w1", 5_000).await.unwrap();
         assert!(store.connected_agents(5_000).await.unwrap().is_empty());
         assert!(!store.agents(&env.id).await.unwrap()[0].connected(5_000));
+        // Once the first token is revoked, the name is free for another.
+        store.delete_token(&user.id, "one").await.unwrap();
+        assert!(
+            store
+                .agent_contact(&env.id, "w1", &t2, "10.0.0.2", 6_000, 30_000)
+                .await
+                .unwrap()
+        );
     }
 }

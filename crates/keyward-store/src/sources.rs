@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::deploy::{DeploymentPlan, KIND_JWK, all_environment_ids};
+use crate::deploy::{DeploymentPlan, KIND_JWK, deployed_environment_ids};
 use crate::seal::Keyring;
 use crate::{
     JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, Store, StoreError, Tx,
@@ -206,7 +206,6 @@ pub(crate) async fn cascade_update(
         return Ok(());
     }
     let updates = rederive(&in_scope).map_err(StoreError::Rejected)?;
-    let all_envs = all_environment_ids(tx).await?;
     for (jwk_id, material) in updates {
         let project = in_scope
             .iter()
@@ -227,7 +226,8 @@ pub(crate) async fn cascade_update(
         .bind(&jwk_id)
         .execute(&mut **tx)
         .await?;
-        plan.deploy(KIND_JWK, &jwk_id, &project, all_envs.clone());
+        let targets = deployed_environment_ids(tx, KIND_JWK, &jwk_id).await?;
+        plan.deploy(KIND_JWK, &jwk_id, &project, targets);
     }
     Ok(())
 }
@@ -251,14 +251,14 @@ pub(crate) async fn cascade_delete(
             }
         }
         JwkDeleteAction::Delete => {
-            let all_envs = all_environment_ids(tx).await?;
             for (jwk_id,) in &linked {
                 crate::publish::retire_jwk(tx, jwk_id, None, now).await?;
+                let targets = deployed_environment_ids(tx, KIND_JWK, jwk_id).await?;
                 sqlx::query("DELETE FROM jwks WHERE id = $1")
                     .bind(jwk_id)
                     .execute(&mut **tx)
                     .await?;
-                plan.undeploy(KIND_JWK, jwk_id, all_envs.clone());
+                plan.undeploy(KIND_JWK, jwk_id, targets);
             }
         }
     }

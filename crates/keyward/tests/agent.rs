@@ -161,7 +161,7 @@ async fn two_agents_follow_their_environments_and_catch_up_after_a_restart() {
         Some("0")
     );
 
-    // A certificate in production only; a JWK of it (JWKs live in every environment).
+    // A certificate in production only, then a JWK that lives in every environment.
     let started = Instant::now();
     let body = s
         .create_certificate("shop", "api", "api", "production", read_fixture("p256.pem"))
@@ -196,11 +196,15 @@ async fn two_agents_follow_their_environments_and_catch_up_after_a_restart() {
     );
 
     let started = Instant::now();
+    // A pasted public JWK follows every environment (one derived from the certificate would
+    // stay in production: tests of that below).
+    let pasted = json!({"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+        "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","use":"sig","kid":"api-1"});
     let (status, body) = s
-        .parse_jwk(
-            "shop",
-            json!({"name": "api-jwk", "certificateName": "api", "environmentName": "production",
-                   "useType": "SIGNATURE", "algorithm": "ES256", "kid": "api-1"}),
+        .post(
+            "/apiops/projects/shop/jwks/parse-from-clipboard",
+            Some(ADMIN),
+            json!({"name": "api-jwk", "jwkStr": pasted.to_string()}),
         )
         .await;
     assert_success(status, &body);
@@ -496,11 +500,14 @@ async fn agent_tokens_follow_one_environment_and_nothing_else() {
         read_fixture("p384.pem"),
     )
     .await;
+    let member = s
+        .user_with("member", "shop", &["SECRETS:DEPLOY_UNDEPLOY"])
+        .await;
     let (status, body) = s
         .post(
-            "/apiops/users/viewer/tokens",
-            Some(&viewer),
-            json!({"name": "viewer-agent", "environmentName": "production"}),
+            "/apiops/users/member/tokens",
+            Some(&member),
+            json!({"name": "member-agent", "environmentName": "production"}),
         )
         .await;
     assert_success(status, &body);
@@ -556,4 +563,308 @@ async fn a_stopping_server_ends_long_polls_at_once() {
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(5), "stopping took {took:?}");
     assert_eq!(resp.unwrap().status(), 204);
+}
+
+/// Every file below `dir`, with its text (lossy), recursively.
+fn files_below(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+/// The kids of a public JWKS.
+async fn published_kids(s: &Server, env: &str) -> Vec<String> {
+    let (status, body) = s
+        .get(
+            &format!("/apiops/public/projects/shop/environments/{env}/jwks.json"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue #13 (00-product §1): private material stays in the environment, project and permission
+/// it belongs to — over HTTP, in the public JWKS and in the files agents write.
+#[tokio::test]
+async fn nothing_private_crosses_an_environment_project_or_permission_line() {
+    let s = Server::with_world().await;
+    s.create_project("other").await;
+    // A private key in production only, made into a JWK; a certificate in test only, too.
+    let key_pem = String::from_utf8(read_fixture("keys/p256.p8.pem")).unwrap();
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/keys/",
+            Some(ADMIN),
+            json!({"name": "signer", "keyType": "PRIVATE_KEY", "cryptoKeyInfoEnvironmentList": [
+                {"environmentName": "production", "content": key_pem, "alias": "signer"}]}),
+        )
+        .await;
+    assert_success(status, &body);
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/jwks/parse-from-key",
+            Some(ADMIN),
+            json!({"name": "prod-signer", "keyName": "signer", "environmentName": "production",
+                "useType": "SIGNATURE", "algorithm": "ES256"}),
+        )
+        .await;
+    assert_success(status, &body);
+    let envs: Vec<&str> = body["deploymentResult"]["environmentResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["environmentName"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["production"], "deployed to its environment only");
+    let prod_kid = body["resultList"][0]["kid"].as_str().unwrap().to_owned();
+    let (status, full) = s
+        .get("/apiops/projects/shop/jwks/prod-signer", Some(ADMIN))
+        .await;
+    assert_success(status, &full);
+    let d = full["resultList"][0]["jwk"]["d"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.create_certificate("shop", "tls", "tls", "test", read_fixture("p384.pem"))
+        .await;
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/jwks/parse-from-certificate",
+            Some(ADMIN),
+            json!({"name": "test-cert", "certificateName": "tls", "environmentName": "test",
+                "useType": "SIGNATURE", "algorithm": "ES384"}),
+        )
+        .await;
+    assert_success(status, &body);
+    let test_kid = body["resultList"][0]["kid"].as_str().unwrap().to_owned();
+    // The public JWKS of each environment holds its own keys only.
+    let prod_set = published_kids(&s, "production").await;
+    let test_set = published_kids(&s, "test").await;
+    assert!(prod_set.contains(&prod_kid) && !prod_set.contains(&test_kid));
+    assert!(test_set.contains(&test_kid) && !test_set.contains(&prod_kid));
+
+    // Members of each kind: who reads `d`, who may hold an agent token.
+    let deployer = s
+        .user_with(
+            "deployer",
+            "shop",
+            &["SECRETS:MANAGE", "SECRETS:DEPLOY_UNDEPLOY"],
+        )
+        .await;
+    let viewer = s.user_with("viewer", "shop", &["SECRETS:VIEW"]).await;
+    let exporter = s
+        .user_with("exporter", "shop", &["SECRETS:EXPORT_IMPORT"])
+        .await;
+    for (who, token, sees) in [
+        ("deployer", &deployer, true),
+        ("exporter", &exporter, true),
+        ("viewer", &viewer, false),
+    ] {
+        let (status, body) = s
+            .get("/apiops/projects/shop/jwks/prod-signer", Some(token))
+            .await;
+        assert_success(status, &body);
+        let item = &body["resultList"][0];
+        assert_eq!(item["jwk"]["d"].is_string(), sees, "{who}: {body}");
+        assert_eq!(item["ec"]["d"].is_string(), sees, "{who}: {body}");
+        assert_eq!(body.to_string().contains(&d), sees, "{who}");
+    }
+    for (who, token) in [("viewer", &viewer), ("exporter", &exporter)] {
+        let (status, body) = s
+            .post(
+                &format!("/apiops/users/{who}/tokens"),
+                Some(token),
+                json!({"name": "gw", "environmentName": "production"}),
+            )
+            .await;
+        assert_error(
+            status,
+            &body,
+            400,
+            "User does not have required permission for this operation! An agent token needs SECRETS DEPLOY_UNDEPLOY in at least one project.",
+        );
+    }
+    let mint = |user: &'static str, token: String, env: &'static str| {
+        let s = &s;
+        async move {
+            let (status, body) = s
+                .post(
+                    &format!("/apiops/users/{user}/tokens"),
+                    Some(&token),
+                    json!({"name": format!("gw-{env}"), "environmentName": env}),
+                )
+                .await;
+            assert_success(status, &body);
+            body["resultList"][0]["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let prod_agent_token = mint("deployer", deployer.clone(), "production").await;
+    let test_agent_token = mint("deployer", deployer.clone(), "test").await;
+
+    // Real agents on both environments: the production key reaches production's files only.
+    let out_prod = tempfile::tempdir().unwrap();
+    let out_test = tempfile::tempdir().unwrap();
+    let a = Agent::start(
+        &s,
+        &prod_agent_token,
+        "production",
+        "gw-a",
+        out_prod.path(),
+        &[],
+    );
+    let b = Agent::start(&s, &test_agent_token, "test", "gw-b", out_test.path(), &[]);
+    connected(&s, "production", &["gw-a"]).await;
+    connected(&s, "test", &["gw-b"]).await;
+    let key_body = pem_body(&key_pem);
+    within(Duration::from_secs(10), "production files", || {
+        let files = files_below(out_prod.path());
+        files.iter().any(|(_, t)| t.contains(&d))
+            && files.iter().any(|(_, t)| pem_body(t).contains(&key_body))
+    })
+    .await;
+    within(Duration::from_secs(10), "test files", || {
+        files_below(out_test.path())
+            .iter()
+            .any(|(_, t)| t.contains(&test_kid))
+    })
+    .await;
+    for (path, text) in files_below(out_test.path()) {
+        assert!(
+            !text.contains(&d) && !pem_body(&text).contains(&key_body) && !text.contains(&prod_kid),
+            "production material in the test agent's {}",
+            path.display()
+        );
+    }
+
+    // A member who deploys elsewhere but only views here gets this project's public material.
+    let reader = s
+        .user_with(
+            "reader",
+            "other",
+            &["SECRETS:MANAGE", "SECRETS:DEPLOY_UNDEPLOY"],
+        )
+        .await;
+    let (status, body) = s
+        .put(
+            "/apiops/projects/shop/members/reader/",
+            Some(ADMIN),
+            json!({"permissions": [{"category": "SECRETS", "action": "VIEW"}]}),
+        )
+        .await;
+    assert_success(status, &body);
+    let reader_agent = mint("reader", reader.clone(), "production").await;
+    let (status, body) = s
+        .get(
+            "/apiops/environments/production/agent/bundle?agent=gw-r",
+            Some(&reader_agent),
+        )
+        .await;
+    assert_success(status, &body);
+    let text = body.to_string();
+    assert!(!text.contains(&d) && !text.contains(&key_body), "{body}");
+    let shop = body["resultList"][0]["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "shop")
+        .expect("shop's public material");
+    assert!(shop["privateJwks"].is_null() && shop["keys"].as_array().unwrap().is_empty());
+    assert!(
+        shop["jwks"].to_string().contains(&prod_kid),
+        "public JWK Set kept"
+    );
+
+    // An agent name belongs to the token that first used it: another token can't poll or ack as it.
+    let (status, body) = s
+        .get(
+            "/apiops/environments/production/agent/bundle?agent=gw-a",
+            Some(&reader_agent),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "Agent (gw-a) is already followed with another token! Give each agent its own name.",
+    );
+    let (status, body) = s
+        .post(
+            "/apiops/environments/production/agent/ack",
+            Some(&reader_agent),
+            json!({"agent": "gw-a", "revision": 1, "success": false, "detail": "forged"}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "Agent (gw-a) is already followed with another token! Give each agent its own name.",
+    );
+    let listed = agents(&s, "production").await;
+    let gw_a = listed.iter().find(|a| a["name"] == "gw-a").unwrap();
+    assert_ne!(gw_a["lastDetail"], "forged", "{gw_a}");
+
+    // Admin-project material: invisible to non-members, public members only to its viewers.
+    let (status, body) = s
+        .post(
+            "/apiops/projects/admin/keys/",
+            Some(ADMIN),
+            json!({"name": "admin-signer", "keyType": "PRIVATE_KEY", "cryptoKeyInfoEnvironmentList": [
+                {"environmentName": "production", "content": key_pem, "alias": "admin-signer"}]}),
+        )
+        .await;
+    assert_success(status, &body);
+    let from_admin = |name: &'static str| {
+        json!({"name": name, "keyName": "admin-signer", "environmentName": "production",
+            "useType": "SIGNATURE", "algorithm": "ES256", "kid": name})
+    };
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/jwks/parse-from-key",
+            Some(&deployer),
+            from_admin("probe"),
+        )
+        .await;
+    assert_error(status, &body, 400, "Key (name: admin-signer) is not found!");
+    let (status, body) = s
+        .put(
+            "/apiops/projects/admin/members/deployer/",
+            Some(ADMIN),
+            json!({"permissions": [{"category": "SECRETS", "action": "VIEW"}]}),
+        )
+        .await;
+    assert_success(status, &body);
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/jwks/parse-from-key",
+            Some(&deployer),
+            from_admin("from-admin"),
+        )
+        .await;
+    assert_success(status, &body);
+    assert_eq!(body["resultList"][0]["sourceType"], "PUBLIC_KEY", "{body}");
+    let (status, body) = s
+        .get("/apiops/projects/shop/jwks/from-admin", Some(ADMIN))
+        .await;
+    assert_success(status, &body);
+    assert!(body["resultList"][0]["jwk"]["d"].is_null(), "{body}");
+
+    a.kill().await;
+    b.kill().await;
 }

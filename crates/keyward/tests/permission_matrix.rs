@@ -169,6 +169,13 @@ fn text(s: &str) -> String {
 }
 
 /// RFC 7517 A.1's EC public key.
+/// RFC 7517 appendix A.2: the private EC key.
+fn rfc_ec_private() -> Value {
+    let mut jwk = rfc_ec();
+    jwk["d"] = json!("870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE");
+    jwk
+}
+
 fn rfc_ec() -> Value {
     json!({"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","use":"enc","kid":"1"})
 }
@@ -1183,4 +1190,112 @@ async fn every_route_for_every_caller() {
             .await;
         assert_success(status, &body);
     }
+}
+
+/// The private-material and agent-token cells of the matrix (00-product §1): which member kinds
+/// read private JWK members, and which may hold an agent token — whose bundle then carries
+/// private material only where its owner deploys.
+#[tokio::test]
+async fn private_material_and_agent_token_cells() {
+    let s = Server::with_world().await;
+    s.create_project("other").await;
+    let (status, body) = s
+        .post(
+            &format!("{P}/jwks/parse-from-clipboard"),
+            Some(ADMIN),
+            json!({"name": "private", "jwkStr": rfc_ec_private().to_string()}),
+        )
+        .await;
+    assert_success(status, &body);
+    let (status, body) = s
+        .post(&format!("{P}/keys"), Some(ADMIN), key_body("k"))
+        .await;
+    assert_success(status, &body);
+    // (caller, sees private members, may mint an agent token, its bundle carries shop's keys)
+    let cells: &[(&str, bool, bool, bool)] = &[
+        ("viewer", false, false, false),
+        ("manager", true, true, true),
+        ("manage_only", true, false, false),
+        ("deployer", false, true, true),
+        ("exporter", true, false, false),
+        ("importer", true, true, true),
+    ];
+    for &(caller, sees, mints, carries) in cells {
+        let token = s.user_with(caller, "shop", grants(caller)).await;
+        let (status, body) = s.get(&format!("{P}/jwks/private"), Some(&token)).await;
+        assert_success(status, &body);
+        let item = &body["resultList"][0];
+        assert_eq!(item["jwk"]["d"].is_string(), sees, "{caller}: {body}");
+        assert_eq!(item["ec"]["d"].is_string(), sees, "{caller}: {body}");
+        assert!(
+            item["jwk"]["x"].is_string(),
+            "{caller}: public members always"
+        );
+        let (status, body) = s
+            .post(
+                &format!("/apiops/users/{caller}/tokens"),
+                Some(&token),
+                json!({"name": "gw", "environmentName": "production"}),
+            )
+            .await;
+        if !mints {
+            assert_error(
+                status,
+                &body,
+                400,
+                "User does not have required permission for this operation! An agent token needs SECRETS DEPLOY_UNDEPLOY in at least one project.",
+            );
+            continue;
+        }
+        assert_success(status, &body);
+        let agent = body["resultList"][0]["token"].as_str().unwrap().to_owned();
+        let (status, body) = s
+            .get(
+                &format!("/apiops/environments/production/agent/bundle?agent=gw-{caller}"),
+                Some(&agent),
+            )
+            .await;
+        assert_success(status, &body);
+        let shop = body["resultList"][0]["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "shop")
+            .unwrap_or_else(|| panic!("{caller}: {body}"))
+            .clone();
+        assert_eq!(
+            shop["keys"].as_array().unwrap().len() == 1,
+            carries,
+            "{caller}: {shop}"
+        );
+        assert_eq!(shop["privateJwks"].is_object(), carries, "{caller}: {shop}");
+    }
+    // The outsider deploys in `other` only: it may hold an agent token, which reads nothing of shop.
+    let outsider = s
+        .user_with(
+            "outsider",
+            "other",
+            &["SECRETS:MANAGE", "SECRETS:DEPLOY_UNDEPLOY"],
+        )
+        .await;
+    let (status, body) = s
+        .post(
+            "/apiops/users/outsider/tokens",
+            Some(&outsider),
+            json!({"name": "gw", "environmentName": "production"}),
+        )
+        .await;
+    assert_success(status, &body);
+    let agent = body["resultList"][0]["token"].as_str().unwrap().to_owned();
+    let (status, body) = s
+        .get(
+            "/apiops/environments/production/agent/bundle?agent=gw-outsider",
+            Some(&agent),
+        )
+        .await;
+    assert_success(status, &body);
+    assert!(
+        !body.to_string().contains("\"shop\""),
+        "a non-member's bundle names shop: {body}"
+    );
 }

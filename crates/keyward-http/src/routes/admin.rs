@@ -341,6 +341,21 @@ async fn create_token(
         None | Some("") => None,
         Some(env) => Some(environment_named(&app, env).await?),
     };
+    // An agent token only for a user who deploys somewhere (00-product §1): its bundle would
+    // carry nothing the user may not already read, and its acknowledgements speak for gateways.
+    if environment.is_some() {
+        let owner = Principal::new(
+            user.id.clone(),
+            user.username.clone(),
+            user.sys_admin,
+            String::new(),
+            None,
+            &app.store.grants_of(&user.id).await?,
+        );
+        if !owner.deploys_somewhere() {
+            return Err(ApiError::bad_request(messages::AGENT_TOKEN_NEEDS_DEPLOY));
+        }
+    }
     let token = new_token();
     let new = NewToken {
         user_id: user.id,

@@ -153,16 +153,21 @@ async fn bundle(
     let address = address(&app, peer, &headers);
     let now = now_ms();
     let polling = q.after.map_or(Duration::ZERO, |_| wait);
-    app.store
+    let claimed = app
+        .store
         .agent_contact(
             &env.id,
             &agent,
+            &caller.token_id,
             &address,
             now,
             now + (polling + RECONNECT_SLACK).as_millis() as i64,
         )
         .await
         .map_err(ApiError::internal)?;
+    if !claimed {
+        return Err(ApiError::bad_request(messages::agent_name_taken(&agent)));
+    }
     let mut guard = PollGuard {
         store: app.store.clone(),
         environment_id: env.id.clone(),
@@ -244,10 +249,12 @@ async fn ack(
         .take(MAX_DETAIL)
         .collect();
     let now = now_ms();
-    app.store
+    let claimed = app
+        .store
         .agent_ack(
             &env.id,
             &agent,
+            &caller.token_id,
             &address(&app, peer, &headers),
             revision,
             success,
@@ -257,6 +264,9 @@ async fn ack(
         )
         .await
         .map_err(ApiError::internal)?;
+    if !claimed {
+        return Err(ApiError::bad_request(messages::agent_name_taken(&agent)));
+    }
     app.publisher.acknowledged();
     Ok(Success::empty())
 }

@@ -42,6 +42,8 @@ pub struct ClipboardBody {
     jwk_str: Option<String>,
     /// Selects the key of a JWK Set with several keys.
     kid: Option<String>,
+    /// Extension: the environments the JWK is deployed to (default: every environment).
+    environment_list: Option<Vec<String>>,
 }
 
 /// The body of parse-from-url.
@@ -60,6 +62,8 @@ pub struct UrlBody {
     url_option_size_limit: Option<i64>,
     /// Selects the key of a JWK Set with several keys.
     kid: Option<String>,
+    /// Extension: the environments the JWK is deployed to (default: every environment).
+    environment_list: Option<Vec<String>>,
 }
 
 fn jwk_name(name: Option<&str>) -> ApiResult<String> {
@@ -90,6 +94,7 @@ async fn parse_from_clipboard(
         body.description.as_deref(),
         body.jwk_str.as_deref(),
         body.kid.as_deref(),
+        body.environment_list.as_deref(),
     )
     .await
 }
@@ -120,6 +125,7 @@ async fn parse_from_url(
         body.description.as_deref(),
         &req,
         body.kid.as_deref(),
+        body.environment_list.as_deref(),
     )
     .await
 }
@@ -242,6 +248,11 @@ async fn import_jwk_file(
             "jwkName" => req.name = Some(text()),
             "kid" => req.kid = Some(text()),
             "jwkDescription" => req.description = Some(text()),
+            // A list: repeated fields add up (00-product §1).
+            "environmentList" => req
+                .environment_list
+                .get_or_insert_with(Vec::new)
+                .push(text()),
             _ => {}
         }
     }

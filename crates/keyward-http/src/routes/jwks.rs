@@ -20,7 +20,9 @@ use crate::service::jwks::{
 };
 use crate::service::keys::{DeriveRequest, create_jwk_from_key};
 use crate::service::keystores::create_jwk_from_keystore;
-use crate::service::{ADMIN_PROJECT, check_name, environment_named, one_of, project_for, required};
+use crate::service::{
+    check_name, environment_named, one_of, project_for, required, source_in_scope,
+};
 use crate::{AppState, Caller, messages};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -68,6 +70,10 @@ pub struct JwkCreate {
     url_option_size_limit: Option<i64>,
     /// COPY_PASTE: a JWK or JWK Set as JSON text.
     jwk_str: Option<String>,
+    /// URL / COPY_PASTE (extension): the environments the JWK is deployed to (default: every
+    /// environment). A JWK derived from a certificate, key or keystore is deployed to the
+    /// environment of `environmentName` only.
+    environment_list: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -105,12 +111,16 @@ async fn get_jwk(
     Path((project, name)): Path<(String, String)>,
 ) -> ApiResult<axum::response::Response> {
     let project = project_for(&app, &caller, &project, Need::Read).await?;
-    let jwk = app
+    let mut jwk = app
         .store
         .jwk(&project.id, &name)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::bad_request(messages::jwk_not_found(&name)))?;
+    if !caller.may_read_private(&project.id) {
+        // 00-product §1: a VIEW-only member gets the public JWK.
+        jwk.jwk_json = keyward_store::public_members(&jwk.jwk_json);
+    }
     let mut resp = Success::one(JwkDetail::from_row(&jwk)?).into_response();
     if !keyward_store::has_private_members(&jwk.jwk_json) {
         // A public key is not private material: the audit trail skips this read.
@@ -146,6 +156,7 @@ async fn create_jwk(
                 body.description.as_deref(),
                 body.jwk_str.as_deref(),
                 body.kid.as_deref(),
+                body.environment_list.as_deref(),
             )
             .await
         }
@@ -163,14 +174,22 @@ async fn create_jwk(
                 body.description.as_deref(),
                 &req,
                 body.kid.as_deref(),
+                body.environment_list.as_deref(),
             )
             .await
         }
         SourceType::PublicKey | SourceType::PrivateKey => {
-            create_jwk_from_key(&app, &project, &derive_request(name, &body), Some(source)).await
+            create_jwk_from_key(
+                &app,
+                &caller,
+                &project,
+                &derive_request(name, &body),
+                Some(source),
+            )
+            .await
         }
         SourceType::Keystore => {
-            create_jwk_from_keystore(&app, &project, &derive_request(name, &body)).await
+            create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body)).await
         }
         SourceType::Generate => Err(ApiError::bad_request(messages::GENERATE_HAS_ITS_ENDPOINT)),
     }
@@ -204,7 +223,7 @@ async fn parse_from_key(
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
-    create_jwk_from_key(&app, &project, &derive_request(name, &body), None).await
+    create_jwk_from_key(&app, &caller, &project, &derive_request(name, &body), None).await
 }
 
 /// Derive a JWK from a keystore alias (a private key with `x5c`… from its chain, or a trusted
@@ -220,7 +239,7 @@ async fn parse_from_keystore(
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
-    create_jwk_from_keystore(&app, &project, &derive_request(name, &body)).await
+    create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body)).await
 }
 
 /// The key/keystore fields of a create or parse-from-* body.
@@ -248,7 +267,7 @@ fn jwk_name(body: &JwkCreate) -> ApiResult<String> {
 
 async fn from_certificate(
     app: &AppState,
-    _caller: &Principal,
+    caller: &Principal,
     project: &keyward_store::Project,
     name: String,
     body: &JwkCreate,
@@ -258,28 +277,13 @@ async fn from_certificate(
     let key_use = parse_use(&required("useType", body.use_type.as_deref())?)?;
     let alg = parse_algorithm(&required("algorithm", body.algorithm.as_deref())?)?;
     let kid = body.kid.as_deref().map(str::trim).filter(|k| !k.is_empty());
-    // A certificate of this project, else one of the admin project (usable from everywhere).
-    let mut cert = app
-        .store
-        .certificate(&project.id, &cert_name)
-        .await
-        .map_err(ApiError::internal)?;
-    if cert.is_none()
-        && project.name != ADMIN_PROJECT
-        && let Some(admin) = app
-            .store
-            .project_by_name(ADMIN_PROJECT)
-            .await
-            .map_err(ApiError::internal)?
-    {
-        cert = app
-            .store
-            .certificate(&admin.id, &cert_name)
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    let cert =
-        cert.ok_or_else(|| ApiError::bad_request(messages::certificate_not_found(&cert_name)))?;
+    let cert = source_in_scope(app, caller, project, |id| {
+        let (store, name) = (&app.store, cert_name.as_str());
+        async move { store.certificate(&id, name).await }
+    })
+    .await?
+    .ok_or_else(|| ApiError::bad_request(messages::certificate_not_found(&cert_name)))?
+    .source;
     let env = environment_named(app, &env_name).await?;
     let entry = cert
         .entries
@@ -304,6 +308,7 @@ async fn from_certificate(
         key_use: Some(key_use.jose().to_owned()),
         alg: Some(alg.jose_name().to_owned()),
         kid_given: kid.is_some(),
+        environment_ids: None,
     };
     let (jwk, deployed) = app.store.create_jwk(&new).await.map_err(|e| match e {
         StoreError::AlreadyExists => ApiError::bad_request(messages::jwk_exists_on_create(&name)),

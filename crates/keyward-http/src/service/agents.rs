@@ -69,7 +69,9 @@ pub struct KeystoreFile {
 }
 
 /// What `env` has deployed for the projects the caller may read (restricted to `only` when given),
-/// read at one revision: the read is repeated if the environment changed meanwhile.
+/// read at one revision: the read is repeated if the environment changed meanwhile. Private
+/// material (private and secret keys, keystore files, private JWK members) is carried only for
+/// projects where the token's owner deploys (`SECRETS`+`DEPLOY_UNDEPLOY`, 00-product §1).
 pub async fn agent_bundle(
     app: &AppState,
     caller: &Principal,
@@ -131,6 +133,7 @@ async fn read_bundle(
         if only.is_some_and(|o| !o.contains(&project.name)) {
             continue;
         }
+        let private = caller.may_deploy(project_id);
         let mut out = ProjectBundle {
             name: project.name.clone(),
             certificates: Vec::new(),
@@ -161,7 +164,8 @@ async fn read_bundle(
             .await
             .map_err(ApiError::internal)?
         {
-            if !is_deployed.contains(&(KIND_KEY, key.id.as_str())) {
+            let public = key.key_type == super::keys::KeyType::Public.as_str();
+            if !is_deployed.contains(&(KIND_KEY, key.id.as_str())) || !(private || public) {
                 continue;
             }
             for e in key.entries.iter().filter(|e| e.environment_id == env.id) {
@@ -186,7 +190,7 @@ async fn read_bundle(
             .await
             .map_err(ApiError::internal)?
         {
-            if !is_deployed.contains(&(KIND_KEYSTORE, ks.id.as_str())) {
+            if !is_deployed.contains(&(KIND_KEYSTORE, ks.id.as_str())) || !private {
                 continue;
             }
             for e in ks.entries.iter().filter(|e| e.environment_id == env.id) {
@@ -216,9 +220,10 @@ async fn read_bundle(
             .into_iter()
             .filter(|j| is_deployed.contains(&(KIND_JWK, j.id.as_str())))
             .collect();
-        if jwks
-            .iter()
-            .any(|j| keyward_store::has_private_members(&j.jwk_json))
+        if private
+            && jwks
+                .iter()
+                .any(|j| keyward_store::has_private_members(&j.jwk_json))
         {
             let keys: Vec<Value> = jwks
                 .iter()

@@ -36,6 +36,8 @@ pub const MAX_SIZE_LIMIT: i64 = keyward_jose::jwk_json::MAX_JWK_INPUT as i64;
 pub struct Origin {
     pub source_type: SourceType,
     pub source_url: Option<String>,
+    /// `environmentList`, resolved: where the JWK is deployed (`None`: every environment).
+    pub environment_ids: Option<Vec<String>>,
 }
 
 /// Parses a JWK or JWK Set (selecting by `kid`), keeps its own kid or gives it the RFC 7638
@@ -72,6 +74,7 @@ pub async fn create_from_text(
         key_use: jwk.key_use.clone(),
         alg: jwk.alg.clone(),
         kid_given,
+        environment_ids: origin.environment_ids,
     };
     store(app, &new, false).await
 }
@@ -131,11 +134,13 @@ pub async fn create_from_paste(
     description: Option<&str>,
     jwk_str: Option<&str>,
     kid: Option<&str>,
+    environment_list: Option<&[String]>,
 ) -> ApiResult<Success> {
     let text = match jwk_str {
         Some(t) if !t.trim().is_empty() => t,
         _ => return Err(ApiError::bad_request(messages::empty("jwkStr"))),
     };
+    let environment_ids = super::environment_list(app, environment_list).await?;
     create_from_text(
         app,
         project,
@@ -146,6 +151,7 @@ pub async fn create_from_paste(
         Origin {
             source_type: SourceType::CopyPaste,
             source_url: None,
+            environment_ids,
         },
     )
     .await
@@ -176,6 +182,7 @@ pub async fn create_from_url(
     description: Option<&str>,
     req: &UrlRequest<'_>,
     kid: Option<&str>,
+    environment_list: Option<&[String]>,
 ) -> ApiResult<Success> {
     let url = match req.url.map(str::trim) {
         Some(u) if !u.is_empty() => u.to_owned(),
@@ -202,7 +209,8 @@ pub async fn create_from_url(
         )?)
         .map_err(ApiError::internal)?,
     };
-    // A duplicate name is refused before any network traffic.
+    // A duplicate name or an unknown environment is refused before any network traffic.
+    let environment_ids = super::environment_list(app, environment_list).await?;
     if app
         .store
         .jwk(&project.id, name)
@@ -229,6 +237,7 @@ pub async fn create_from_url(
         Origin {
             source_type: SourceType::Url,
             source_url: Some(url),
+            environment_ids,
         },
     )
     .await
@@ -285,6 +294,8 @@ pub struct GenerateRequest {
     ec: Option<GenerateParams>,
     oct: Option<GenerateParams>,
     okp: Option<GenerateParams>,
+    /// Extension: the environments it is deployed to (default: every environment).
+    environment_list: Option<Vec<String>>,
 }
 
 const KEY_TYPES: &[&str] = &["RSA", "EC", "OCT", "OKP"];
@@ -584,6 +595,7 @@ pub async fn generate(
     {
         return Err(ApiError::bad_request(messages::jwk_exists_on_create(&name)));
     }
+    let environment_ids = super::environment_list(app, req.environment_list.as_deref()).await?;
     let started = std::time::Instant::now();
     let generated = generate_material(req).await?;
     tracing::debug!(
@@ -603,6 +615,7 @@ pub async fn generate(
         key_use: Some(generated.key_use.jose().to_owned()),
         alg: Some(generated.alg.jose_name().to_owned()),
         kid_given: generated.kid_given,
+        environment_ids,
     };
     store(app, &new, false).await
 }
@@ -654,6 +667,8 @@ pub struct ImportRequest {
     pub name: Option<String>,
     pub kid: Option<String>,
     pub description: Option<String>,
+    /// Extension: the environments it is deployed to (default: every environment).
+    pub environment_list: Option<Vec<String>>,
 }
 
 /// `POST …/jwks/import-file`: parsed like parse-from-clipboard; stored as `COPY_PASTE`.
@@ -668,6 +683,7 @@ pub async fn import_file(
         Some(f) if !f.iter().all(u8::is_ascii_whitespace) => f,
         _ => return Err(ApiError::bad_request(messages::empty("jwkFile"))),
     };
+    let environment_ids = super::environment_list(app, req.environment_list.as_deref()).await?;
     let kid_text = kid.as_str();
     let mut jwk = keyward_jose::parse_jwk_or_set(&file, Some(kid_text)).map_err(jose_err)?;
     let kid_given = jwk.kid.is_some();
@@ -691,6 +707,7 @@ pub async fn import_file(
         key_use: jwk.key_use.clone(),
         alg: jwk.alg.clone(),
         kid_given,
+        environment_ids,
     };
     store(app, &new, true).await
 }

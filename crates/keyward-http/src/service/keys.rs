@@ -18,7 +18,7 @@ use super::{environment_named, required};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
-use crate::permissions::string_enum;
+use crate::permissions::{Principal, string_enum};
 
 string_enum!(
     /// What a crypto key holds.
@@ -528,39 +528,12 @@ pub struct DeriveRequest<'a> {
     pub kid: Option<&'a str>,
 }
 
-/// A key of this project, else one of the admin project (usable from every project).
-pub async fn key_in_scope(
-    app: &AppState,
-    project: &keyward_store::Project,
-    name: &str,
-) -> ApiResult<Option<CryptoKey>> {
-    let key = app
-        .store
-        .key(&project.id, name)
-        .await
-        .map_err(ApiError::internal)?;
-    if key.is_some() || project.name == super::ADMIN_PROJECT {
-        return Ok(key);
-    }
-    match app
-        .store
-        .project_by_name(super::ADMIN_PROJECT)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        Some(admin) => app
-            .store
-            .key(&admin.id, name)
-            .await
-            .map_err(ApiError::internal),
-        None => Ok(None),
-    }
-}
-
 /// Derives a JWK from a key entry and creates it. `source`: `PUBLIC_KEY` or `PRIVATE_KEY` as
-/// asked by create, or `None` (parse-from-key) to follow the key's type.
+/// asked by create, or `None` (parse-from-key) to follow the key's type — and the caller's right
+/// to the key's private material (an admin-project key without it gives a public JWK).
 pub async fn create_jwk_from_key(
     app: &AppState,
+    caller: &Principal,
     project: &keyward_store::Project,
     req: &DeriveRequest<'_>,
     source: Option<SourceType>,
@@ -570,11 +543,17 @@ pub async fn create_jwk_from_key(
     let key_use = super::jwks::parse_use(&required("useType", req.use_type)?)?;
     let alg = super::jwks::parse_algorithm(&required("algorithm", req.algorithm)?)?;
     let kid = req.kid.map(str::trim).filter(|k| !k.is_empty());
-    let key = key_in_scope(app, project, &key_name)
-        .await?
-        .ok_or_else(|| ApiError::bad_request(messages::key_not_found(&key_name)))?;
+    let found = super::source_in_scope(app, caller, project, |id| {
+        let (store, name) = (&app.store, key_name.as_str());
+        async move { store.key(&id, name).await }
+    })
+    .await?
+    .ok_or_else(|| ApiError::bad_request(messages::key_not_found(&key_name)))?;
+    let key = found.source;
     let source = match (source, KeyType::parse(&key.key_type)) {
+        (Some(SourceType::PrivateKey), _) if !found.private => return Err(ApiError::denied()),
         (Some(s), _) => s,
+        (None, Some(KeyType::Private)) if !found.private => SourceType::PublicKey,
         (None, Some(KeyType::Private)) => SourceType::PrivateKey,
         (None, Some(KeyType::Public)) => SourceType::PublicKey,
         (None, _) => {
@@ -613,6 +592,7 @@ pub async fn create_jwk_from_key(
         key_use: Some(key_use.jose().to_owned()),
         alg: Some(alg.jose_name().to_owned()),
         kid_given: kid.is_some(),
+        environment_ids: None,
     };
     let (jwk, deployed) = app.store.create_jwk(&new).await.map_err(|e| match e {
         keyward_store::StoreError::AlreadyExists => {

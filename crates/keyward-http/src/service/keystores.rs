@@ -19,6 +19,7 @@ use super::{environment_named, required};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
+use crate::permissions::Principal;
 
 /// Longest time one keystore file may take to open.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -546,43 +547,23 @@ pub fn rederive(
             let (key_use, alg, kid) = stored_parameters(jwk).map_err(|d| fail(&d))?;
             let derived = jwk_of_alias(keystore_name, &extracted, alias, key_use, alg, kid)
                 .map_err(|d| fail(&d))?;
-            Ok((jwk.id.clone(), material_of(&derived).map_err(|d| fail(&d))?))
+            let mut material = material_of(&derived).map_err(|d| fail(&d))?;
+            // A JWK made public (its creator could not read the keystore's private material)
+            // stays public.
+            if !keyward_store::has_private_members(&jwk.jwk_json) {
+                material.jwk_json = keyward_store::public_members(&material.jwk_json);
+            }
+            Ok((jwk.id.clone(), material))
         })
         .collect()
 }
 
-/// A keystore of this project, else one of the admin project (usable from every project).
-pub async fn keystore_in_scope(
-    app: &AppState,
-    project: &keyward_store::Project,
-    name: &str,
-) -> ApiResult<Option<StoredKeystore>> {
-    let ks = app
-        .store
-        .keystore(&project.id, name)
-        .await
-        .map_err(ApiError::internal)?;
-    if ks.is_some() || project.name == super::ADMIN_PROJECT {
-        return Ok(ks);
-    }
-    match app
-        .store
-        .project_by_name(super::ADMIN_PROJECT)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        Some(admin) => app
-            .store
-            .keystore(&admin.id, name)
-            .await
-            .map_err(ApiError::internal),
-        None => Ok(None),
-    }
-}
-
-/// Derives a JWK from a keystore alias and creates it (sourceType KEYSTORE).
+/// Derives a JWK from a keystore alias and creates it (sourceType KEYSTORE). A private key entry
+/// gives a private JWK only to a caller who may read the keystore's private material (an
+/// admin-project keystore without that right gives the public JWK).
 pub async fn create_jwk_from_keystore(
     app: &AppState,
+    caller: &Principal,
     project: &keyward_store::Project,
     req: &DeriveRequest<'_>,
 ) -> ApiResult<crate::envelope::Success> {
@@ -592,9 +573,13 @@ pub async fn create_jwk_from_keystore(
     let key_use = super::jwks::parse_use(&required("useType", req.use_type)?)?;
     let alg = super::jwks::parse_algorithm(&required("algorithm", req.algorithm)?)?;
     let kid = req.kid.map(str::trim).filter(|k| !k.is_empty());
-    let ks = keystore_in_scope(app, project, &ks_name)
-        .await?
-        .ok_or_else(|| ApiError::bad_request(messages::keystore_not_found(&ks_name)))?;
+    let found = super::source_in_scope(app, caller, project, |id| {
+        let (store, name) = (&app.store, ks_name.as_str());
+        async move { store.keystore(&id, name).await }
+    })
+    .await?
+    .ok_or_else(|| ApiError::bad_request(messages::keystore_not_found(&ks_name)))?;
+    let ks = found.source;
     let env = environment_named(app, &env_name).await?;
     let entry = ks
         .entries
@@ -610,6 +595,10 @@ pub async fn create_jwk_from_keystore(
         .ok_or_else(|| ApiError::bad_request(alias_not_found(&extracted, &alias)))?;
     let jwk = jwk_of_alias(&ks_name, &extracted, &stored_alias, key_use, alg, kid)
         .map_err(ApiError::bad_request)?;
+    let mut material = material_of(&jwk).map_err(ApiError::internal)?;
+    if !found.private {
+        material.jwk_json = keyward_store::public_members(&material.jwk_json);
+    }
     let new = keyward_store::NewJwk {
         project_id: project.id.clone(),
         name: req.name.clone(),
@@ -618,10 +607,11 @@ pub async fn create_jwk_from_keystore(
         source_id: Some(ks.id.clone()),
         source_url: None,
         source_environment_id: Some(env.id.clone()),
-        material: material_of(&jwk).map_err(ApiError::internal)?,
+        material,
         key_use: Some(key_use.jose().to_owned()),
         alg: Some(alg.jose_name().to_owned()),
         kid_given: kid.is_some(),
+        environment_ids: None,
     };
     let (jwk, deployed) = app
         .store

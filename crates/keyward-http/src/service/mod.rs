@@ -56,6 +56,55 @@ pub async fn project_for(
     Ok(project)
 }
 
+/// A JWK source (certificate, key, keystore) found for a request, and whether the caller may use
+/// its private material.
+pub struct InScope<T> {
+    pub source: T,
+    /// `false` for material of the admin project that the caller may not read there: the JWK
+    /// derived from it gets the public members only.
+    pub private: bool,
+}
+
+/// Looks a JWK source up where a request may use it: in this project, else in the admin project,
+/// whose secrets are usable from every project by its members. A caller who is not a member of
+/// the admin project learns nothing of what it holds (the answer is "not found", as for a name
+/// that exists nowhere); one who may not read private material there gets public members only.
+pub async fn source_in_scope<T, F, Fut>(
+    app: &AppState,
+    caller: &Principal,
+    project: &Project,
+    find: F,
+) -> ApiResult<Option<InScope<T>>>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = keyward_store::Result<Option<T>>>,
+{
+    if let Some(source) = find(project.id.clone()).await.map_err(ApiError::internal)? {
+        return Ok(Some(InScope {
+            source,
+            private: caller.may_read_private(&project.id),
+        }));
+    }
+    if project.name == ADMIN_PROJECT {
+        return Ok(None);
+    }
+    let admin = app
+        .store
+        .project_by_name(ADMIN_PROJECT)
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(admin) = admin.filter(|a| caller.is_member(&a.id)) else {
+        return Ok(None);
+    };
+    Ok(find(admin.id.clone())
+        .await
+        .map_err(ApiError::internal)?
+        .map(|source| InScope {
+            source,
+            private: caller.may_read_private(&admin.id),
+        }))
+}
+
 /// Resolves an environment by name.
 pub async fn environment_named(app: &AppState, name: &str) -> ApiResult<Environment> {
     app.store
@@ -63,6 +112,31 @@ pub async fn environment_named(app: &AppState, name: &str) -> ApiResult<Environm
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::bad_request(messages::environment_not_accessible(name)))
+}
+
+/// The environments of an `environmentList` extension, by id: `None` when it is not given (the
+/// JWK then follows every environment); each name must exist, and the list must not be empty.
+pub async fn environment_list(
+    app: &AppState,
+    names: Option<&[String]>,
+) -> ApiResult<Option<Vec<String>>> {
+    let Some(names) = names else {
+        return Ok(None);
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for name in names.iter().flat_map(|n| n.split(',')).map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        let env = environment_named(app, name).await?;
+        if !ids.contains(&env.id) {
+            ids.push(env.id);
+        }
+    }
+    if ids.is_empty() {
+        return Err(ApiError::bad_request(messages::empty("environmentList")));
+    }
+    Ok(Some(ids))
 }
 
 /// A required, non-blank text field.
