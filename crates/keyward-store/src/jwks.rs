@@ -296,7 +296,9 @@ impl Store {
 /// The material of a new JWK with a kid that no other JWK of its project uses in `targets`
 /// (00-product §1, kid uniqueness): verifiers such as `PyJWKClient` select a key by kid alone. A
 /// taken default kid (an RFC 7638 thumbprint, or one made by `keyIdType`) becomes `<kid>-<alg>`,
-/// so RS256 and PS256 JWKs of one certificate can share a set; a taken chosen kid is refused.
+/// so RS256 and PS256 JWKs of one certificate can share a set — and `<kid>-<alg>-2`, `-3`, … when
+/// that is taken too (the same key twice, or two `TIMESTAMP` kids of one second). A taken kid
+/// that the caller chose (or that a pasted key carries) is refused: verifiers expect it as it is.
 async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<JwkMaterial> {
     let Some(kid) = new.material.kid.as_deref() else {
         return Ok(new.material.clone());
@@ -310,13 +312,16 @@ async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<Jwk
             jwk: holder,
         });
     }
-    let suffix = new.alg.as_deref().unwrap_or(&new.material.kty);
-    let other = format!("{kid}-{suffix}");
-    if let Some(holder) = kid_holder(tx, &new.project_id, &other, targets).await? {
-        return Err(StoreError::KidTaken {
-            kid: other,
-            jwk: holder,
-        });
+    let base = format!("{kid}-{}", new.alg.as_deref().unwrap_or(&new.material.kty));
+    let mut other = base.clone();
+    for n in 2.. {
+        if kid_holder(tx, &new.project_id, &other, targets)
+            .await?
+            .is_none()
+        {
+            break;
+        }
+        other = format!("{base}-{n}");
     }
     with_kid(&new.material, &other)
 }

@@ -100,6 +100,23 @@ async fn clipboard_jwk_and_set() {
     )
     .await;
     let set = json!({"keys": [rfc_ec(), private]});
+    // The generated key holds kid k-384 in every environment: a pasted copy is refused (a chosen
+    // kid is never rewritten), and accepted once the original is gone.
+    let (status, body) = s
+        .post(
+            &format!("{P}/parse-from-clipboard"),
+            Some(ADMIN),
+            json!({"name": "from-set", "jwkStr": set.to_string(), "kid": "k-384"}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "JWK kid (k-384) is already used by JWK (name: gen-p384) in the same environment! Give another kid.",
+    );
+    let (status, body) = s.delete(&format!("{P}/gen-p384"), Some(ADMIN)).await;
+    assert_success(status, &body);
     let (status, body) = s
         .post(
             &format!("{P}/parse-from-clipboard"),
@@ -373,8 +390,16 @@ async fn generate_every_type_curve_and_size() {
                 "{name} {m}"
             );
         }
-        // TIMESTAMP kid by default, nbf now, exp one year later.
-        let kid: i64 = got["kid"].as_str().unwrap().parse().unwrap();
+        // TIMESTAMP kid by default (`-<alg>[-N]` appended when another key of the same second
+        // holds it: kids are unique within an environment), nbf now, exp one year later.
+        let kid: i64 = got["kid"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let nbf = got["jwk"]["nbf"].as_i64().unwrap();
         let exp = got["jwk"]["exp"].as_i64().unwrap();
         assert!((kid - nbf).abs() <= 2, "{got}");
@@ -417,7 +442,16 @@ async fn generate_key_ids_times_and_refusals() {
                 assert!(k.ends_with('Z') && k.as_bytes()[10] == b'T', "{k}");
             }
             "NONE" => assert!(kid.is_none(), "{jwk}"),
-            "TIMESTAMP" => assert!(kid.unwrap().parse::<i64>().unwrap() > 1_700_000_000),
+            // `-<alg>[-N]` follows when a key of the same second holds the plain one.
+            "TIMESTAMP" => assert!(
+                kid.unwrap()
+                    .split('-')
+                    .next()
+                    .unwrap()
+                    .parse::<i64>()
+                    .unwrap()
+                    > 1_700_000_000
+            ),
             _ => unreachable!(),
         }
     };
@@ -655,6 +689,11 @@ async fn jwks_document(s: &Server) -> (Vec<u8>, Value) {
         j
     };
     let doc = json!({"keys": [public(&a), public(&b)]});
+    // The sources leave the project: JWKs made from the document take their kids.
+    for name in ["src-a", "src-b"] {
+        let (status, body) = s.delete(&format!("{P}/{name}"), Some(ADMIN)).await;
+        assert_success(status, &body);
+    }
     (serde_json::to_vec(&doc).unwrap(), a)
 }
 
@@ -850,6 +889,17 @@ async fn url_fetch_with_allow_list() {
         .await;
     assert_success(status, &body);
     assert_eq!(get_jwk(&s, "by-url-2").await["type"], "RSA");
+    // Kid b again, in the same environment: refused until by-url-2 is gone.
+    let (status, body) =
+        from_url(&s, "via-name", &format!("{base}/jwks"), json!({"kid": "b"})).await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "JWK kid (b) is already used by JWK (name: by-url-2) in the same environment! Give another kid.",
+    );
+    let (status, body) = s.delete(&format!("{P}/by-url-2"), Some(ADMIN)).await;
+    assert_success(status, &body);
     let (status, body) = from_url(&s, "one", &format!("{base}/one"), json!({})).await;
     assert_success(status, &body);
     let (status, body) = from_url(
@@ -1008,7 +1058,23 @@ async fn export_and_import_files() {
     let (status, _, _, _) = export(&s, "rsa", &exporter, "?publicOnly=false").await;
     assert_eq!(status, 200);
 
-    // Import the exported files back under new names.
+    // Import the exported files back under new names: not while `rsa` holds kid r1 in every
+    // environment (kids are unique within an environment), then in one environment each.
+    let (status, body) = import(
+        &s,
+        ADMIN,
+        &[("jwkName", "rsa-copy"), ("kid", "r1")],
+        Some(text_of(&doc)),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "JWK kid (r1) is already used by JWK (name: rsa) in the same environment! Give another kid.",
+    );
+    let (status, body) = s.delete(&format!("{P}/rsa"), Some(ADMIN)).await;
+    assert_success(status, &body);
     let (status, body) = import(
         &s,
         ADMIN,
@@ -1016,11 +1082,19 @@ async fn export_and_import_files() {
             ("jwkName", "rsa-copy"),
             ("kid", "r1"),
             ("jwkDescription", "imported"),
+            ("environmentList", "production"),
         ],
         Some(text_of(&doc)),
     )
     .await;
     assert_success(status, &body);
+    let envs: Vec<&str> = body["deploymentResult"]["environmentResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["environmentName"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["production"], "{body}");
     let got = get_jwk(&s, "rsa-copy").await;
     assert_eq!(got["jwk"], full);
     assert_eq!(got["description"], "imported");
@@ -1084,7 +1158,11 @@ async fn export_and_import_files() {
     let (status, body) = import(
         &s,
         &all,
-        &[("jwkName", "rsa-public"), ("kid", "r1")],
+        &[
+            ("jwkName", "rsa-public"),
+            ("kid", "r1"),
+            ("environmentList", "test"),
+        ],
         Some(text_of(&public)),
     )
     .await;

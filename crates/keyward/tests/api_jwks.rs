@@ -409,7 +409,12 @@ async fn update_detaches_and_delete_undeploys() {
         let envs = body["deploymentResult"]["environmentResults"]
             .as_array()
             .unwrap();
-        assert_eq!(envs.len(), 2, "a JWK is deployed to every environment");
+        assert_eq!(
+            envs.len(),
+            1,
+            "a certificate's JWK is deployed to its environment only"
+        );
+        assert_eq!(envs[0]["environmentName"], "production");
     }
     let (status, body) = s
         .put(
@@ -470,6 +475,18 @@ async fn admin_project_certificates_are_usable_everywhere_and_new_environments_g
     let rev_before: i64 = body["deploymentResult"]["environmentResults"][0]["revision"]
         .as_i64()
         .unwrap();
+    // A pasted JWK follows every environment, new ones included; a certificate's stays where
+    // the certificate's material is.
+    let pasted = json!({"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+        "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","kid":"everywhere"});
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/jwks/parse-from-clipboard",
+            Some(ADMIN),
+            json!({"name": "everywhere", "jwkStr": pasted.to_string()}),
+        )
+        .await;
+    assert_success(status, &body);
     let (status, body) = s
         .post(
             "/apiops/environments/",
@@ -494,5 +511,25 @@ async fn admin_project_certificates_are_usable_everywhere_and_new_environments_g
         .find(|e| e["environmentName"] == "production")
         .unwrap()
         .clone();
-    assert_eq!(prod["revision"].as_i64().unwrap(), rev_before + 1);
+    assert_eq!(prod["revision"].as_i64().unwrap(), rev_before + 2);
+    let kids = |env: &'static str| {
+        let s = &s;
+        async move {
+            let (_, body) = s
+                .get(
+                    &format!("/apiops/public/projects/shop/environments/{env}/jwks.json"),
+                    None,
+                )
+                .await;
+            body["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(kids("staging").await, ["everywhere"]);
+    assert_eq!(kids("test").await, ["everywhere"]);
+    assert_eq!(kids("production").await.len(), 3);
 }

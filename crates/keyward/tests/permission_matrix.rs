@@ -176,6 +176,13 @@ fn rfc_ec_private() -> Value {
     jwk
 }
 
+/// The RFC 7517 EC key under another kid (kids are unique within an environment).
+fn ec_with_kid(kid: &str) -> Value {
+    let mut jwk = rfc_ec();
+    jwk["kid"] = json!(kid);
+    jwk
+}
+
 fn rfc_ec() -> Value {
     json!({"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","use":"enc","kid":"1"})
 }
@@ -573,7 +580,9 @@ fn rows() -> Vec<Row> {
             true,
             |_, p| req(
                 format!("{P}/jwks/parse-from-clipboard"),
-                Body::Json(json!({"name": format!("pcb-{p}"), "jwkStr": rfc_ec().to_string()}))
+                Body::Json(
+                    json!({"name": format!("pcb-{p}"), "jwkStr": ec_with_kid(&format!("pcb-{p}")).to_string()})
+                )
             )
         ),
         row!(
@@ -606,11 +615,15 @@ fn rows() -> Vec<Row> {
             |_, p| req(
                 format!("{P}/jwks/import-file"),
                 Body::Multipart(
-                    vec![("jwkName", format!("imp-jwk-{p}")), ("kid", text("1"))],
+                    vec![
+                        ("jwkName", format!("imp-jwk-{p}")),
+                        ("kid", format!("imp-{p}"))
+                    ],
                     (
                         "jwkFile",
                         "jwks.json",
-                        serde_json::to_vec(&json!({"keys": [rfc_ec()]})).unwrap()
+                        serde_json::to_vec(&json!({"keys": [ec_with_kid(&format!("imp-{p}"))]}))
+                            .unwrap()
                     ),
                 )
             )
@@ -857,7 +870,10 @@ async fn snapshot(s: &Server, target: &str, target_tokens: &[String]) -> Value {
 async fn jwks_server() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let body = serde_json::to_vec(&json!({"keys": [rfc_ec()]})).unwrap();
+    // No kid: each JWK made from it gets the thumbprint, made unique per environment.
+    let mut key = rfc_ec();
+    key.as_object_mut().unwrap().remove("kid");
+    let body = serde_json::to_vec(&json!({"keys": [key]})).unwrap();
     tokio::spawn(async move {
         loop {
             let Ok((mut c, _)) = listener.accept().await else {
