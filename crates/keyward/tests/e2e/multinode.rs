@@ -2,11 +2,9 @@
 //! `KEYWARD_TEST_DATABASE_URL` (scripts/test.sh starts a throwaway cluster); under CI they fail
 //! without it rather than skip.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

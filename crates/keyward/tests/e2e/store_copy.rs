@@ -1,11 +1,9 @@
 //! `keyward store copy`: SQLite to PostgreSQL, everything readable the same afterwards. Needs
 //! `KEYWARD_TEST_DATABASE_URL`; under CI it fails without it rather than skip.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

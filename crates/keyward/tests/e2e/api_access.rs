@@ -1,8 +1,6 @@
 //! End-to-end: authentication, the permission rules, the management API, restart and shutdown.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,11 +1,9 @@
 //! Upgrades: a store made by an earlier landed version opens with this one, nothing lost
 //! (`fixtures/stores/`, made by `fixtures/generate-store.sh` with that version's binary).
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A fresh SQLite home holding a copy of a fixture store.

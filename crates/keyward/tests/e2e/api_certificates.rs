@@ -2,11 +2,9 @@
 
 #![allow(clippy::type_complexity)] // table-driven cases read best inline
 
-mod common;
-
 use std::io::Read;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

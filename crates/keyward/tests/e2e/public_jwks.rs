@@ -3,11 +3,9 @@
 //! (Python jwcrypto, fetching the set like any relying party): a token keeps verifying while its
 //! key is retired, until the grace period ends.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

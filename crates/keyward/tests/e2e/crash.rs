@@ -4,13 +4,11 @@
 //! without its environments, a certificate without an entry, a JWK whose source is gone), and the
 //! audit chain must still verify. The seed is printed; `KEYWARD_CRASH_SEED=<n>` replays a run.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const P: &str = "/apiops/projects/shop";

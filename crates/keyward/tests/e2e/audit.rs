@@ -1,9 +1,7 @@
 //! The audit trail end to end: what is recorded (and what never is), `GET /apiops/audit` with its
 //! filters, paging and permission, `keyward audit verify` against tampering, and failing closed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const P: &str = "/apiops/projects/shop";

@@ -1,12 +1,10 @@
 //! The edge (issue #4): request limits, brute-force lockout, TLS termination, and no secret in
 //! any log line. Each test starts the real binary with small limits so nothing waits long.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,11 +1,9 @@
 //! End-to-end: export packages of keys and keystores (reference §2.2.6–§2.2.7, §2.3.6–§2.3.7),
 //! plain and passphrase-sealed, and their import as new objects or over existing ones.
 
-mod common;
-
 use std::io::{Read, Write};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const PASSPHRASE: &str = "correct horse battery staple";

@@ -2,9 +2,7 @@
 
 #![allow(clippy::type_complexity)] // table-driven cases read best inline
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const KEYS: &str = "/apiops/projects/shop/keys/";

@@ -3,11 +3,9 @@
 //! stores); a wrong or missing master key stops `serve` from starting; `keyward rekey` moves the
 //! store to a new key, after which the old key alone no longer opens it.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use keyward_store::seal::{Binding, Record};
 use keyward_store::{Kek, Keyring};
 use serde_json::{Value, json};

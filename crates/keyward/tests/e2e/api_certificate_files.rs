@@ -3,11 +3,9 @@
 
 #![allow(clippy::type_complexity)]
 
-mod common;
-
 use std::io::{Read, Write};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const IMPORT: &str = "/apiops/projects/shop/certificates/import-file/";

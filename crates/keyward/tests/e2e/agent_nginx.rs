@@ -5,13 +5,11 @@
 //! Needs nginx: without it the test is skipped with a message, unless `CI` is set (then it fails;
 //! `.ci/run` installs nginx).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 

@@ -2,12 +2,10 @@
 //! with the expected status and message, and for every denied write the proof that nothing
 //! changed. A route of `GET /openapi.json` without a row here fails the test: no route escapes.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -3,9 +3,7 @@
 //! from the same certificate, and a JWS signed (or JWE encrypted) with the fixture's private key
 //! must verify (or decrypt) with keyward's JWK. See `tests/crosscheck/crosscheck.py`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// Runs crosscheck.py on `cases`; fails on any FAIL line or a non-zero exit.

@@ -2,9 +2,7 @@
 
 #![allow(clippy::type_complexity)] // table-driven cases read best inline
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn b64url_len(v: &Value) -> usize {
@@ -532,4 +530,65 @@ async fn admin_project_certificates_are_usable_everywhere_and_new_environments_g
     assert_eq!(kids("staging").await, ["everywhere"]);
     assert_eq!(kids("test").await, ["everywhere"]);
     assert_eq!(kids("production").await.len(), 3);
+}
+
+/// The `environmentList` extension (00-product §1): a generated or pasted JWK goes to the listed
+/// environments only; an unknown or empty list is refused and stores nothing.
+#[tokio::test]
+async fn environment_list_limits_where_a_jwk_is_deployed() {
+    let s = Server::with_world().await;
+    let generate = |name: &str, list: Value| json!({"name": name, "type": "EC", "ec": {"curveType": "P256"}, "environmentList": list});
+    let (status, body) = s
+        .post(
+            "/apiops/projects/shop/jwks/generate",
+            Some(ADMIN),
+            generate("only-test", json!(["test"])),
+        )
+        .await;
+    assert_success(status, &body);
+    let envs: Vec<&str> = body["deploymentResult"]["environmentResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["environmentName"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["test"], "{body}");
+    let kid = body["resultList"][0]["kid"].as_str().unwrap().to_owned();
+    let published = |env: &'static str| {
+        let s = &s;
+        async move {
+            let (_, body) = s
+                .get(
+                    &format!("/apiops/public/projects/shop/environments/{env}/jwks.json"),
+                    None,
+                )
+                .await;
+            body.to_string()
+        }
+    };
+    assert!(published("test").await.contains(&kid));
+    assert!(!published("production").await.contains(&kid));
+    // A new environment does not get it: it follows its list, not every environment.
+    s.create_environment("staging").await;
+    assert!(!published("staging").await.contains(&kid));
+    for (list, message) in [
+        (
+            json!(["nowhere"]),
+            "Environment (nowhere) is not found or user does not have privilege to access it!",
+        ),
+        (json!([]), "environmentList value can not be empty!"),
+    ] {
+        let (status, body) = s
+            .post(
+                "/apiops/projects/shop/jwks/generate",
+                Some(ADMIN),
+                generate("refused", list),
+            )
+            .await;
+        assert_error(status, &body, 400, message);
+    }
+    let (status, body) = s
+        .get("/apiops/projects/shop/jwks/refused", Some(ADMIN))
+        .await;
+    assert_error(status, &body, 400, "JWK (name: refused) is not found!");
 }
