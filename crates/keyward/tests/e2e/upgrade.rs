@@ -95,7 +95,7 @@ async fn a_store_of_schema_1_opens_with_nothing_lost() {
     }
     assert_eq!(
         test,
-        [generated.clone()],
+        std::slice::from_ref(&generated),
         "only the generated JWK follows every environment"
     );
     // Users, members and tokens survived.
