@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fields::{self, QueryFields};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -147,7 +148,7 @@ async fn export_jwk_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Response> {
     let project = project_for(&app, &caller, &project, Need::Export).await?;
     let public_only = match query.get("publicOnly").map(|v| v.trim()) {
@@ -229,6 +230,7 @@ async fn import_jwk_file(
     };
     let max_parts = app.config.limits.max_parts;
     let mut parts = 0;
+    let mut texts = HashMap::new();
     while let Some(field) = multipart.next_field().await.map_err(broken)? {
         parts += 1;
         if parts > max_parts {
@@ -236,15 +238,16 @@ async fn import_jwk_file(
         }
         let field_name = field.name().unwrap_or_default().to_owned();
         let bytes = field.bytes().await.map_err(broken)?;
-        let text = || String::from_utf8_lossy(&bytes).into_owned();
-        match field_name.as_str() {
-            "jwkFile" => req.file = Some(bytes.to_vec()),
-            "jwkName" => req.name = Some(text()),
-            "kid" => req.kid = Some(text()),
-            "jwkDescription" => req.description = Some(text()),
-            _ => {}
+        if field_name == "jwkFile" {
+            fields::once(&mut req.file, "jwkFile", bytes.to_vec())?;
+        } else {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            fields::add(&mut texts, field_name, text)?;
         }
     }
+    req.name = texts.remove("jwkName");
+    req.kid = texts.remove("kid");
+    req.description = texts.remove("jwkDescription");
     jwk_sources::import_file(&app, &project, req).await
 }
 
