@@ -418,9 +418,13 @@ fn hostile_keys_are_refused() {
 fn duplicate_members_are_refused() {
     let ec = value(&private_jwk("p256.spki.pem")).to_string();
     let twice = ec.replacen("{", "{\"kty\":\"EC\",", 1);
-    let err = parse_jwk_or_set(twice.as_bytes(), None).unwrap_err().to_string();
+    let err = parse_jwk_or_set(twice.as_bytes(), None)
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.starts_with("The JWK is not valid: member \"kty\" is given more than once (line 1, column"),
+        err.starts_with(
+            "The JWK is not valid: member \"kty\" is given more than once (line 1, column"
+        ),
         "{err}"
     );
     let in_set = format!("{{\"keys\":[{twice}]}}");

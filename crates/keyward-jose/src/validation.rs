@@ -92,7 +92,10 @@ fn small_factor(n: &[u8]) -> Option<u16> {
 }
 
 fn is_small_prime(c: u16) -> bool {
-    c >= 2 && (2..c).take_while(|d| d * d <= c).all(|d| c % d != 0)
+    c >= 2
+        && (2..c)
+            .take_while(|d| d * d <= c)
+            .all(|d| !c.is_multiple_of(d))
 }
 
 /// `n mod m` for a big-endian `n` and a small `m`.
@@ -134,8 +137,8 @@ pub fn okp_public(curve: OkpCurve, x: &[u8]) -> Result<(), Error> {
         }
         OkpCurve::Ed25519 => {
             let bytes: [u8; 32] = x.try_into().map_err(|_| length())?;
-            let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                .map_err(|_| not_a_point(curve))?;
+            let key =
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| not_a_point(curve))?;
             if key.to_edwards().compress().to_bytes() != bytes {
                 return Err(non_canonical(curve));
             }
@@ -146,7 +149,7 @@ pub fn okp_public(curve: OkpCurve, x: &[u8]) -> Result<(), Error> {
         OkpCurve::Ed448 => {
             let bytes: [u8; 57] = x.try_into().map_err(|_| length())?;
             // Refuses points off the curve, the identity, and points with a torsion component.
-            let key = ed448_goldilocks::VerifyingKey::from_bytes(&bytes.into()).map_err(|_| {
+            let key = ed448_goldilocks::VerifyingKey::from_bytes(&bytes).map_err(|_| {
                 bad(format!(
                     "the {} public key (x) is not a point of the curve's prime-order subgroup (RFC 8032 §5.2.3)",
                     curve.jose()
@@ -234,7 +237,11 @@ mod tests {
     fn rsa_exponents() {
         let n = modulus();
         assert_eq!(rsa_public(&n, &[1, 0, 1]), Ok(()));
-        assert_eq!(rsa_public(&n, &[3]), Ok(()), "e = 3 is accepted (RFC 8017 §3.1)");
+        assert_eq!(
+            rsa_public(&n, &[3]),
+            Ok(()),
+            "e = 3 is accepted (RFC 8017 §3.1)"
+        );
         assert!(message(rsa_public(&n, &[1])).contains("(e) must be at least 3"));
         assert!(message(rsa_public(&n, &[2])).contains("(e) must be at least 3"));
         assert!(message(rsa_public(&n, &[1, 0, 0])).contains("(e) must be odd"));
@@ -250,7 +257,10 @@ mod tests {
     #[test]
     fn rsa_moduli() {
         let mut n = modulus();
-        assert_eq!(rsa_public(&n[1..], &[3]), Err(Error::RsaKeySize { bits: 1016 }));
+        assert_eq!(
+            rsa_public(&n[1..], &[3]),
+            Err(Error::RsaKeySize { bits: 1016 })
+        );
         n[127] &= 0xfe;
         assert!(message(rsa_public(&n, &[3])).contains("(n) is even"));
         // 3 · 5 · 7 · … : a multiple of 751 (the largest prime below 752).
@@ -424,9 +434,7 @@ mod tests {
 
     #[test]
     fn all_zero_x_private_keys() {
-        assert!(
-            message(okp_private(OkpCurve::X25519, &[0; 32])).contains("(d) is all zero")
-        );
+        assert!(message(okp_private(OkpCurve::X25519, &[0; 32])).contains("(d) is all zero"));
         assert!(okp_private(OkpCurve::X448, &[0; 56]).is_err());
         assert_eq!(okp_private(OkpCurve::Ed25519, &[0; 32]), Ok(()));
         assert_eq!(okp_private(OkpCurve::X25519, &[1; 32]), Ok(()));

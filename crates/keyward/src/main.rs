@@ -141,7 +141,12 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
             & 0o777;
         if mode & 0o077 != 0 {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(
-                || format!("cannot restrict the data directory {} to 0700", dir.display()),
+                || {
+                    format!(
+                        "cannot restrict the data directory {} to 0700",
+                        dir.display()
+                    )
+                },
             )?;
             tracing::info!(
                 "tightened the permissions of the data directory {} from {mode:04o} to 0700",

@@ -738,7 +738,10 @@ async fn hostile_uploads_are_refused_and_lists_merge() {
     else {
         panic!("an RSA fixture")
     };
-    let at = der.windows(n.len()).position(|w| w == n.as_slice()).unwrap();
+    let at = der
+        .windows(n.len())
+        .position(|w| w == n.as_slice())
+        .unwrap();
     let mut even = der.clone();
     even[at + n.len() - 1] &= 0xfe;
     let fields = |name: &'static str| {
@@ -749,7 +752,13 @@ async fn hostile_uploads_are_refused_and_lists_merge() {
         ]
     };
     let (status, body) = s
-        .upload(Method::POST, CERTS, Some(ADMIN), &fields("even"), Some(even))
+        .upload(
+            Method::POST,
+            CERTS,
+            Some(ADMIN),
+            &fields("even"),
+            Some(even),
+        )
         .await;
     assert_error_prefix(
         status,
@@ -759,7 +768,13 @@ async fn hostile_uploads_are_refused_and_lists_merge() {
     );
     for name in ["a\u{200D}b", "cert\u{202E}gpj", "x\u{061C}y", "\u{2060}"] {
         let (status, body) = s
-            .upload(Method::POST, CERTS, Some(ADMIN), &fields(name), Some(pem.clone()))
+            .upload(
+                Method::POST,
+                CERTS,
+                Some(ADMIN),
+                &fields(name),
+                Some(pem.clone()),
+            )
             .await;
         assert_error_prefix(
             status,
@@ -779,8 +794,14 @@ async fn hostile_uploads_are_refused_and_lists_merge() {
         .text("certificateName", "two-files")
         .text("alias", "a")
         .text("environmentList", "production")
-        .part("pemEncodedFile", reqwest::multipart::Part::bytes(pem.clone()))
-        .part("pemEncodedFile", reqwest::multipart::Part::bytes(pem.clone()));
+        .part(
+            "pemEncodedFile",
+            reqwest::multipart::Part::bytes(pem.clone()),
+        )
+        .part(
+            "pemEncodedFile",
+            reqwest::multipart::Part::bytes(pem.clone()),
+        );
     let resp = s
         .client
         .post(s.url(CERTS))
@@ -791,7 +812,12 @@ async fn hostile_uploads_are_refused_and_lists_merge() {
         .unwrap();
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
-    assert_error(status, &body, 400, "Field pemEncodedFile must be given once!");
+    assert_error(
+        status,
+        &body,
+        400,
+        "Field pemEncodedFile must be given once!",
+    );
     // In the form and in the query: a repeat too.
     let (status, body) = s
         .upload(

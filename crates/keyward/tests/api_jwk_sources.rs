@@ -1262,7 +1262,11 @@ async fn hostile_jwks_are_refused_and_nothing_is_stored() {
             &format!("{P}/parse-from-clipboard"),
             Some(ADMIN),
             "application/json",
-            format!("{{\"name\":\"a\",\"name\":\"b\",\"jwkStr\":{}}}", json!(rfc)).into_bytes(),
+            format!(
+                "{{\"name\":\"a\",\"name\":\"b\",\"jwkStr\":{}}}",
+                json!(rfc)
+            )
+            .into_bytes(),
         )
         .await;
     assert_error(
@@ -1272,7 +1276,12 @@ async fn hostile_jwks_are_refused_and_nothing_is_stored() {
         "Request body gives the member name more than once in one JSON object!",
     );
     // Names with invisible or bidi characters.
-    for name in ["ab\u{200B}c", "key\u{202E}txt.exe", "\u{FEFF}bom", "a\u{2066}b"] {
+    for name in [
+        "ab\u{200B}c",
+        "key\u{202E}txt.exe",
+        "\u{FEFF}bom",
+        "a\u{2066}b",
+    ] {
         let (status, body) = s
             .post(
                 &format!("{P}/parse-from-clipboard"),
@@ -1280,7 +1289,12 @@ async fn hostile_jwks_are_refused_and_nothing_is_stored() {
                 json!({"name": name, "jwkStr": rfc}),
             )
             .await;
-        assert_error_prefix(status, &body, 400, "name value is not valid! Use at most 200 visible characters");
+        assert_error_prefix(
+            status,
+            &body,
+            400,
+            "name value is not valid! Use at most 200 visible characters",
+        );
     }
     assert_eq!(jwk_count(&s).await, before, "nothing stored");
 

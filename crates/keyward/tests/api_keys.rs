@@ -1473,7 +1473,10 @@ async fn hostile_keys_and_repeated_query_parameters_are_refused() {
     else {
         panic!("an RSA fixture")
     };
-    let at = rsa.windows(n.len()).position(|w| w == n.as_slice()).unwrap();
+    let at = rsa
+        .windows(n.len())
+        .position(|w| w == n.as_slice())
+        .unwrap();
     let mut even = rsa.clone();
     even[at + n.len() - 1] &= 0xfe;
     for (der, message) in [
@@ -1512,5 +1515,10 @@ async fn hostile_keys_and_repeated_query_parameters_are_refused() {
             Some(ADMIN),
         )
         .await;
-    assert_error(status, &body, 400, "Field environmentName must be given once!");
+    assert_error(
+        status,
+        &body,
+        400,
+        "Field environmentName must be given once!",
+    );
 }

@@ -531,11 +531,16 @@ async fn data_directory_and_database_files_are_private() {
     let dir = data.dir.path().to_path_buf();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let db_files = |dir: &Path| -> Vec<std::path::PathBuf> {
-        ["keyward.db", "keyward.db-wal", "keyward.db-shm", "keyward.db-journal"]
-            .iter()
-            .map(|n| dir.join(n))
-            .filter(|p| p.exists())
-            .collect()
+        [
+            "keyward.db",
+            "keyward.db-wal",
+            "keyward.db-shm",
+            "keyward.db-journal",
+        ]
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.exists())
+        .collect()
     };
     let check = |dir: &Path, when: &str| {
         assert_eq!(mode(dir), 0o700, "data directory, {when}");

@@ -1,7 +1,6 @@
 //! Crypto keys (reference §2.2): list, get, create, partial update, delete. Lists and gets never
 //! return key content.
 
-
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
@@ -10,8 +9,8 @@ use keyward_store::{SourceRederive, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::file_import::{files_per_environment, read_form};
 use super::fields::QueryFields;
+use super::file_import::{files_per_environment, read_form};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;

@@ -17,8 +17,8 @@ use keyward_store::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::file_import::{Form, is_zip, mapping_error, read_form, read_zip};
 use super::fields::QueryFields;
+use super::file_import::{Form, is_zip, mapping_error, read_form, read_zip};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Need, Principal};

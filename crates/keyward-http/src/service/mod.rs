@@ -88,9 +88,9 @@ pub fn required_name(field: &str, value: Option<&str>) -> ApiResult<String> {
 /// Source"), no path separator.
 pub fn check_name(field: &str, v: &str) -> ApiResult<()> {
     let ok = v.chars().count() <= MAX_NAME_CHARS
-        && !v.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || is_format(c) || c == '/' || c == '\\'
-        });
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_format(c) || c == '/' || c == '\\');
     if ok {
         Ok(())
     } else {
@@ -162,10 +162,30 @@ mod tests {
         assert!(check_name("n", &"x".repeat(201)).is_err());
         // Zero-width, bidi controls and other format characters (Cf), and controls (Cc).
         for c in [
-            '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{202A}', '\u{202B}',
-            '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
-            '\u{200E}', '\u{200F}', '\u{061C}', '\u{00AD}', '\u{E0041}', '\u{0000}', '\u{001B}',
-            '\u{007F}', '\u{0085}', '\u{2028}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{00AD}',
+            '\u{E0041}',
+            '\u{0000}',
+            '\u{001B}',
+            '\u{007F}',
+            '\u{0085}',
+            '\u{2028}',
         ] {
             let name = format!("ab{c}cd");
             assert!(
