@@ -211,8 +211,8 @@ pub struct JsonCap {
     pub body_limit: usize,
 }
 
-/// Reads a JSON body (within the body limit) and refuses it when it nests too deep; other bodies
-/// pass untouched.
+/// Reads a JSON body (within the body limit) and refuses it when it nests too deep or repeats a
+/// member name within an object; other bodies pass untouched.
 pub async fn json_depth(State(cap): State<JsonCap>, req: Request, next: Next) -> Response {
     if !is_json(req.headers()) {
         return next.run(req).await;
@@ -234,6 +234,10 @@ pub async fn json_depth(State(cap): State<JsonCap>, req: Request, next: Next) ->
     };
     if json_too_deep(&bytes, cap.max_depth) {
         return ApiError::bad_request(messages::json_too_deep(cap.max_depth)).into_response();
+    }
+    // RFC 8259 §4 leaves repeated names to the reader; serde keeps the last, so refuse them.
+    if let Some(member) = keyward_jose::json::first_duplicate_member(&bytes) {
+        return ApiError::bad_request(messages::json_duplicate_member(&member)).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

@@ -18,7 +18,7 @@ pub fn not_one_of(field: &str, value: &str, accepted: &[&str]) -> String {
 
 pub fn invalid_name(field: &str) -> String {
     format!(
-        "{field} value is not valid! Use at most 200 characters, without spaces, control characters, '/' or '\\'."
+        "{field} value is not valid! Use at most 200 visible characters, without spaces, control characters, invisible or bidirectional formatting characters (such as U+200B or U+202E), '/' or '\\'."
     )
 }
 
@@ -165,6 +165,21 @@ pub fn too_many_parts(max: usize) -> String {
 
 pub fn json_too_deep(max: usize) -> String {
     format!("Request body nests JSON arrays and objects deeper than {max} levels!")
+}
+
+pub fn json_duplicate_member(member: &str) -> String {
+    let shown: String = member.chars().take(64).collect();
+    format!("Request body gives the member {shown} more than once in one JSON object!")
+}
+
+/// A non-list form or query field given more than once (00-product §1).
+pub fn field_repeated(field: &str) -> String {
+    let shown: String = field.chars().take(64).collect();
+    format!("Field {shown} must be given once!")
+}
+
+pub fn query_unreadable(detail: &str) -> String {
+    format!("Query string could not be read: {detail}")
 }
 
 pub const BODY_UNREADABLE: &str = "Request body could not be read completely!";

@@ -11,13 +11,18 @@
 //!   RFC 8037 §2 are present, strings, and valid base64url (trailing `=` padding is tolerated and
 //!   removed). EC `x`/`y` (and `d`) are exactly the field size (32/48/66/32 octets) and the point
 //!   is on the curve; OKP `x` (and `d`) have the curve's key length; RSA `n` is 1024 to 16384
-//!   bits, `e` is odd and at least 3, and no RSA member has a leading zero octet; `oct` `k` is
-//!   not empty.
+//!   bits and no RSA member has a leading zero octet; `oct` `k` is not empty.
 //! - **Private members** agree with the public ones: EC/OKP public keys are derived from `d` and
 //!   compared; RSA `n = p·q` and the CRT values are checked (as for key files); `p`, `q`, `dp`,
 //!   `dq`, `qi` come all together, with `d`. Multi-prime keys (`oth`) are refused.
 //! - **`use` / `alg`**, when present, must suit the key ([`crate::alg::check`]); RFC 9864's
 //!   `Ed25519` / `Ed448` are accepted for the matching OKP curve.
+//! - **Unique members** (RFC 7517 §4): a member name given twice in any object of the document
+//!   is refused, naming it ([`crate::json`]).
+//! - **Public keys** pass [`crate::validation`]: RSA `n` odd without small factors, `e` odd,
+//!   `3 ≤ e < n`, `e < 2^256`; no small-order or non-canonical OKP public key; no all-zero
+//!   X25519/X448 `d`. An RSA `d` given without the CRT members must invert `e` (checked as
+//!   `(2^e)^d ≡ 2 mod n`).
 //! - **Limits**: at most [`MAX_JWK_INPUT`] bytes and [`MAX_JWK_SET_KEYS`] keys.
 //!
 //! The result is normalised: octet members re-encoded without padding, only the members of the
@@ -29,10 +34,10 @@ use serde_json::{Map, Value};
 use crate::alg::{self, Algorithm, KeyUse};
 use crate::b64;
 use crate::error::{AlgorithmError, Error};
-use crate::jwk::{
-    self, EcCurve, Jwk, KeyDescriptor, KeyType, OkpCurve, RSA_MAX_BITS, RSA_MIN_BITS,
-};
+use crate::json::JsonError;
+use crate::jwk::{self, EcCurve, Jwk, KeyDescriptor, KeyType, OkpCurve};
 use crate::key::{self, PrivateKey};
+use crate::validation;
 
 /// Largest JWK / JWK Set document accepted (1 MiB, Apinizer's default `urlOptionSizeLimit`).
 pub const MAX_JWK_INPUT: usize = 1 << 20;
@@ -53,12 +58,18 @@ pub fn parse_jwk_or_set(json: &[u8], kid: Option<&str>) -> Result<Jwk, Error> {
     if json.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(invalid("the document is empty"));
     }
-    let value: Value = serde_json::from_slice(json).map_err(|e| {
-        invalid(format!(
-            "the document is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+    let value = crate::json::from_slice(json).map_err(|e| match e {
+        JsonError::Syntax { line, column } => invalid(format!(
+            "the document is not valid JSON (line {line}, column {column})"
+        )),
+        // RFC 7517 §4: member names MUST be unique.
+        JsonError::Duplicate {
+            member,
+            line,
+            column,
+        } => invalid(format!(
+            "member \"{member}\" is given more than once (line {line}, column {column}; RFC 7517 §4: member names must be unique)"
+        )),
     })?;
     let Some(object) = value.as_object() else {
         return Err(invalid(
@@ -292,17 +303,7 @@ fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
             _ => {}
         }
     }
-    let bits = jwk::bit_length(&n);
-    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
-        return Err(Error::RsaKeySize { bits });
-    }
-    let odd = e.last().is_some_and(|b| b & 1 == 1);
-    let e_big = e.len() > 1 || e.first().is_some_and(|b| *b >= 3);
-    if !odd || !e_big || e.len() > n.len() || (e.len() == n.len() && e >= n) {
-        return Err(invalid(
-            "member \"e\" must be an odd number of at least 3 and below n",
-        ));
-    }
+    validation::rsa_public(&n, &e).map_err(to_jwk)?;
     jwk.n = Some(b64::url(&n));
     jwk.e = Some(b64::url(&e));
     let [d, p, q, dp, dq, qi] = [0, 1, 2, 3, 4, 5].map(|i| private.get(i).cloned().flatten());
@@ -319,6 +320,8 @@ fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
             if d.len() > n.len() || (d.len() == n.len() && d >= n) {
                 return Err(invalid("member \"d\" must be below n"));
             }
+            // RFC 7518 §6.3.2.1: d alone is a complete private key; it must invert e.
+            key::check_rsa_exponent(&n, &e, &d).map_err(to_jwk)?;
             jwk.d = Some(b64::url(&d));
         }
         (Some(d), true) => {
@@ -331,7 +334,7 @@ fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
             }
             let [p, q, dp, dq, qi] =
                 [0, 1, 2, 3, 4].map(|i| all.get(i).cloned().unwrap_or_default());
-            key::check_rsa(&n, &e, &d, &p, &q, &dp, &dq, &qi).map_err(private_to_jwk)?;
+            key::check_rsa(&n, &e, &d, &p, &q, &dp, &dq, &qi).map_err(to_jwk)?;
             jwk.d = Some(b64::url(&d));
             jwk.p = Some(b64::url(&p));
             jwk.q = Some(b64::url(&q));
@@ -347,9 +350,12 @@ fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
     })
 }
 
-fn private_to_jwk(e: Error) -> Error {
+/// A key error, told as a JWK error (its detail names the member).
+fn to_jwk(e: Error) -> Error {
     match e {
-        Error::InvalidPrivateKey { detail } => Error::InvalidJwk { detail },
+        Error::InvalidPrivateKey { detail } | Error::InvalidPublicKey { detail } => {
+            Error::InvalidJwk { detail }
+        }
         other => other,
     }
 }
@@ -438,7 +444,10 @@ fn okp(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
             )));
         }
     }
+    // RFC 7748 §6, RFC 8032 §5: no small-order or non-canonical public key.
+    validation::okp_public(curve, &x).map_err(to_jwk)?;
     if let Some(d) = &d {
+        validation::okp_private(curve, d).map_err(to_jwk)?;
         if key::okp_public_of(curve, d).as_ref() != Some(&x) {
             return Err(invalid("member \"d\" does not belong to the public key x"));
         }

@@ -198,11 +198,15 @@ fn member_refusals_name_the_member() {
         ),
         (
             with(&rsa, "e", json!("Ag")),
-            "The JWK is not valid: member \"e\" must be an odd number of at least 3 and below n",
+            "The JWK is not valid: the RSA public exponent (e) must be at least 3 (RFC 8017 §3.1)",
+        ),
+        (
+            with(&rsa, "e", json!("AQAA")),
+            "The JWK is not valid: the RSA public exponent (e) must be odd (RFC 8017 §3.1)",
         ),
         (
             with(&rsa, "e", json!("AQ")),
-            "The JWK is not valid: member \"e\" must be an odd number of at least 3 and below n",
+            "The JWK is not valid: the RSA public exponent (e) must be at least 3 (RFC 8017 §3.1)",
         ),
         (
             with(&rsa, "e", json!("AAEAAQ")),
@@ -284,11 +288,8 @@ fn member_refusals_name_the_member() {
             with(
                 &okp,
                 "x",
-                json!(b64::url(&{
-                    let mut x = decoded(&okp.x);
-                    x[0] ^= 1;
-                    x
-                })),
+                // RFC 8037 A.1's public key: a valid point, of another private key.
+                json!("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
             ),
             "The JWK is not valid: member \"d\" does not belong to the public key x",
         ),
@@ -334,6 +335,115 @@ fn member_refusals_name_the_member() {
         let got = message(&input);
         assert!(got.starts_with(msg), "{input}\n got: {got}\nwant: {msg}");
     }
+}
+
+/// Issue #13: hostile keys that used to be accepted.
+#[test]
+fn hostile_keys_are_refused() {
+    let rsa = private_jwk("rsa2048.p8.pem");
+    let public_rsa = rsa.public_only();
+    let even_n = {
+        let mut n = decoded(&rsa.n);
+        if let Some(last) = n.last_mut() {
+            *last &= 0xfe;
+        }
+        b64::url(&n)
+    };
+    let mut huge_e = vec![1u8];
+    huge_e.extend([0u8; 32]);
+    huge_e.push(1);
+    let d_only = |d: Option<String>| {
+        let mut v = value(&rsa);
+        let o = v.as_object_mut().unwrap();
+        for m in ["p", "q", "dp", "dq", "qi"] {
+            o.remove(m);
+        }
+        o.insert("d".into(), json!(d));
+        v
+    };
+    // d alone is a complete private key (RFC 7518 §6.3.2.1) when it inverts e.
+    let alone = parse(&d_only(rsa.d.clone())).unwrap();
+    assert_eq!((alone.d.clone(), alone.p.clone()), (rsa.d.clone(), None));
+    let wrong_d = {
+        let mut d = decoded(&rsa.d);
+        d[10] ^= 0x40;
+        b64::url(&d)
+    };
+    let zeros = |n: usize| json!(b64::url(&vec![0u8; n]));
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with(&public_rsa, "n", json!(even_n)),
+            "The JWK is not valid: the RSA modulus (n) is even",
+        ),
+        (
+            with(&public_rsa, "e", json!(b64::url(&huge_e))),
+            "The JWK is not valid: the RSA public exponent (e) has 265 bits; it must be below 2^256 (FIPS 186-5 §A.1.1)",
+        ),
+        (
+            d_only(Some(wrong_d)),
+            "The JWK is not valid: the private exponent (d) does not belong to the public key (n, e)",
+        ),
+        (
+            with(&rsa, "qi", Value::Null),
+            "The JWK has no \"qi\" member, which is required for key type RSA!",
+        ),
+        (
+            json!({"kty":"OKP","crv":"X25519","x":zeros(32)}),
+            "The JWK is not valid: the X25519 public key (x) is a point of small order",
+        ),
+        (
+            json!({"kty":"OKP","crv":"X448","x":zeros(56)}),
+            "The JWK is not valid: the X448 public key (x) is a point of small order",
+        ),
+        (
+            json!({"kty":"OKP","crv":"Ed25519","x":b64::url(&identity)}),
+            "The JWK is not valid: the Ed25519 public key (x) is a point of small order",
+        ),
+        (
+            json!({"kty":"OKP","crv":"X25519","d":zeros(32),
+                "x":b64::url(&crate::key::okp_public_of(OkpCurve::X25519, &[0; 32]).unwrap())}),
+            "The JWK is not valid: the X25519 private key (d) is all zero",
+        ),
+    ];
+    for (input, msg) in cases {
+        let got = message(&input);
+        assert!(got.starts_with(msg), "{input}\n got: {got}\nwant: {msg}");
+    }
+}
+
+/// RFC 7517 §4: member names must be unique, at any depth of the document.
+#[test]
+fn duplicate_members_are_refused() {
+    let ec = value(&private_jwk("p256.spki.pem")).to_string();
+    let twice = ec.replacen("{", "{\"kty\":\"EC\",", 1);
+    let err = parse_jwk_or_set(twice.as_bytes(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "The JWK is not valid: member \"kty\" is given more than once (line 1, column"
+        ),
+        "{err}"
+    );
+    let in_set = format!("{{\"keys\":[{twice}]}}");
+    assert!(
+        parse_jwk_or_set(in_set.as_bytes(), None)
+            .unwrap_err()
+            .to_string()
+            .contains("member \"kty\" is given more than once")
+    );
+    let keys_twice = format!("{{\"keys\":[{ec}],\"keys\":[]}}");
+    assert!(
+        parse_jwk_or_set(keys_twice.as_bytes(), None)
+            .unwrap_err()
+            .to_string()
+            .contains("member \"keys\" is given more than once")
+    );
+    // A repeated member in an unused key of the set refuses the document too.
+    let other = format!("{{\"keys\":[{ec},{{\"kid\":\"a\",\"kid\":\"b\"}}]}}");
+    assert!(parse_jwk_or_set(other.as_bytes(), Some("x")).is_err());
 }
 
 fn decoded(s: &Option<String>) -> Vec<u8> {

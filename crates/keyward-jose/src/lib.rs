@@ -22,8 +22,8 @@
 //!
 //! Module map: [`b64`] (base64 alphabets), [`pem`] (PEM scanner), [`x509`] (certificates and
 //! chains), [`alg`] (algorithm table), [`jwk`] (JWK model and conversions), [`thumbprint`]
-//! (RFC 7638), [`key`] (private/public key files in every format, encrypted ones included, and
-//! their JWKs), [`jwk_json`] (JWK / JWK Set JSON in, validated), [`generate`](mod@generate) (key generation and
+//! (RFC 7638), [`validation`] (public-key validation: RSA, small-order OKP points), [`key`] (private/public key files in every format, encrypted ones included, and
+//! their JWKs), [`json`] (JSON with unique member names), [`jwk_json`] (JWK / JWK Set JSON in, validated), [`generate`](mod@generate) (key generation and
 //! `keyIdType` kids), [`error`].
 
 #![forbid(unsafe_code)]
@@ -42,11 +42,13 @@ pub mod alg;
 pub mod b64;
 pub mod error;
 pub mod generate;
+pub mod json;
 pub mod jwk;
 pub mod jwk_json;
 pub mod key;
 pub mod pem;
 pub mod thumbprint;
+pub mod validation;
 pub mod x509;
 
 pub use alg::{Algorithm, KeyUse, accepted, check};

@@ -104,9 +104,19 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>, Error> {
 }
 
 /// Parse exactly one DER certificate (no bytes may follow it).
+///
+/// A certificate whose RSA or OKP public key fails [`crate::validation`] (even modulus, bad
+/// exponent, small-order point, ...) is refused here, at upload, not only when a JWK is made
+/// from it; keys of algorithms keyward does not convert (DSA, other curves) and RSA sizes
+/// outside the JWK range are kept as they are.
 pub fn parse_der(der: &[u8]) -> Result<Certificate, Error> {
     let cert = parse_x509(der)?;
     let tbs = &cert.tbs_certificate;
+    if let Err(Error::InvalidPublicKey { detail }) =
+        crate::jwk::PublicKey::from_spki_der(tbs.subject_pki.raw)
+    {
+        return Err(invalid(&format!("its public key is not valid: {detail}")));
+    }
     Ok(Certificate {
         der: der.to_vec(),
         subject_dn: dn_string(&tbs.subject),

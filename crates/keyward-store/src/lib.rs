@@ -146,6 +146,52 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
+/// The files of an SQLite database: the database, its WAL, its shared-memory index and its
+/// rollback journal (<https://sqlite.org/tempfiles.html>).
+const SQLITE_SUFFIXES: [&str; 4] = ["", "-wal", "-shm", "-journal"];
+
+/// Creates the SQLite database file with mode 0600 when it does not exist yet (SQLite then gives
+/// its `-wal`, `-shm` and journal files the same mode), and tightens to 0600 those of an existing
+/// store that others can read or write, with an info log line for each. Not Unix: nothing to do.
+fn restrict_sqlite_files(db: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |what: &str, file: &Path, e: std::io::Error| {
+            StoreError::Rejected(format!("cannot {what} {}: {e}", file.display()))
+        };
+        if !db.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(db)
+                .map_err(|e| io("create", db, e))?;
+        }
+        for suffix in SQLITE_SUFFIXES {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            let Ok(meta) = std::fs::metadata(file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| io("restrict the permissions of", file, e))?;
+                tracing::info!(
+                    "tightened the permissions of {} from {mode:04o} to 0600",
+                    file.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
+}
+
 /// SQLite settings applied to every connection (WAL itself is persistent, set once by the writer).
 const SQLITE_PRAGMAS: &str =
     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
@@ -199,6 +245,8 @@ impl Store {
                 "an SQLite store needs a file path".into(),
             ));
         }
+        // Password hashes, the audit trail and sealed secrets: the owner's only (SECURITY.md).
+        restrict_sqlite_files(Path::new(path))?;
         // One writer connection, so read-then-write transactions never race; several readers.
         let write = AnyPoolOptions::new()
             .max_connections(1)
@@ -228,6 +276,8 @@ impl Store {
             audit_key: Arc::default(),
         };
         store.init_audit_head().await?;
+        // SQLite gives `-wal` and `-shm` the database file's mode; check again all the same.
+        restrict_sqlite_files(Path::new(path))?;
         Ok(store)
     }
 

@@ -121,6 +121,42 @@ fn read_key_file(path: &std::path::Path) -> anyhow::Result<Kek> {
     parse_key(&text, &format!("the key file {}", path.display()))
 }
 
+/// Creates the data directory with mode 0700, or tightens an existing one that others can enter
+/// (with an info log line): it holds the database and the master key file (SECURITY.md).
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .with_context(|| format!("cannot read the data directory {}", dir.display()))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(
+                || {
+                    format!(
+                        "cannot restrict the data directory {} to 0700",
+                        dir.display()
+                    )
+                },
+            )?;
+            tracing::info!(
+                "tightened the permissions of the data directory {} from {mode:04o} to 0700",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes a new key file readable by its owner only (mode 0600), synced to disk.
 fn write_key_file(path: &std::path::Path, text: &str, create_new: bool) -> anyhow::Result<()> {
     use std::io::Write;
@@ -318,12 +354,7 @@ impl StoreArgs {
                 .await
                 .with_context(|| format!("cannot open the store {}", keyward_store::redact(url))),
             None => {
-                std::fs::create_dir_all(&self.data_dir).with_context(|| {
-                    format!(
-                        "cannot create the data directory {}",
-                        self.data_dir.display()
-                    )
-                })?;
+                create_private_dir(&self.data_dir)?;
                 let url = format!("sqlite://{}", self.data_dir.join("keyward.db").display());
                 Store::open(&url, &options).await.with_context(|| {
                     format!("cannot open the database in {}", self.data_dir.display())

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use keyward_store::{CertificateMerge, Environment, JwkUpdateAction, StoreError};
@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fields::QueryFields;
 use super::file_import::{Form, is_zip, mapping_error, read_form, read_zip};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
@@ -122,7 +123,7 @@ async fn import_certificate_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
     let form = read_form(multipart, query, "certificateFile", &app.config).await?;
@@ -312,7 +313,7 @@ async fn import_truststore_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, environment)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
     let form = read_form(multipart, query, "truststoreFile", &app.config).await?;

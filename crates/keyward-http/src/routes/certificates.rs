@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use keyward_store::{JwkDeleteAction, JwkUpdateAction, StoreError};
@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fields::{self, QueryFields};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -68,8 +69,9 @@ impl Upload {
     }
 }
 
-/// Reads the form fields and the `pemEncodedFile` part; query parameters fill fields the form
-/// lacks. A request without a multipart body is read from the query alone.
+/// Reads the form fields and the `pemEncodedFile` part; query parameters are fields too, and a
+/// field given twice is merged when it is a list and refused otherwise ([`fields`]). A request
+/// without a multipart body is read from the query alone.
 async fn read_upload(
     multipart: Result<Multipart, MultipartRejection>,
     query: HashMap<String, String>,
@@ -101,7 +103,8 @@ async fn read_upload(
                 }
                 let name = field.name().unwrap_or_default().to_owned();
                 if name == "pemEncodedFile" {
-                    upload.file = Some(field.bytes().await.map_err(broken)?.to_vec());
+                    let bytes = field.bytes().await.map_err(broken)?.to_vec();
+                    fields::once(&mut upload.file, "pemEncodedFile", bytes)?;
                 } else {
                     let bytes = field.bytes().await.map_err(broken)?;
                     if bytes.len() > MAX_TEXT_FIELD {
@@ -110,7 +113,7 @@ async fn read_upload(
                     let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
                         ApiError::bad_request(format!("{name} value is not valid UTF-8!"))
                     })?;
-                    upload.fields.insert(name, text);
+                    fields::add(&mut upload.fields, name, text)?;
                 }
             }
         }
@@ -122,9 +125,7 @@ async fn read_upload(
             )));
         }
     }
-    for (k, v) in query {
-        upload.fields.entry(k).or_insert(v);
-    }
+    fields::add_query(&mut upload.fields, query)?;
     Ok(upload)
 }
 
@@ -219,7 +220,7 @@ async fn create_certificate(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
     // The (size-limited) body is read before answering even a refusal: a server that answers
@@ -263,7 +264,7 @@ async fn update_certificate(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(mut query): Query<HashMap<String, String>>,
+    QueryFields(mut query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
     let action = query
@@ -337,7 +338,7 @@ async fn delete_certificate(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let action = query
@@ -425,7 +426,7 @@ async fn export_certificate_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Response> {
     let env = query
         .get("environmentName")

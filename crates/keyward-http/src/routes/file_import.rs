@@ -11,6 +11,7 @@ use axum::extract::Multipart;
 use axum::extract::multipart::MultipartRejection;
 use keyward_store::Environment;
 
+use super::fields;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
@@ -55,7 +56,8 @@ impl Form {
     }
 }
 
-/// Reads the form; query parameters fill fields the form lacks.
+/// Reads the form; query parameters are fields too. A field given twice (in the form, or in the
+/// form and the query) is merged when it is a list and refused otherwise ([`fields`]).
 pub async fn read_form(
     multipart: Result<Multipart, MultipartRejection>,
     query: HashMap<String, String>,
@@ -93,7 +95,8 @@ pub async fn read_form(
         let name = field.name().unwrap_or_default().to_owned();
         if name == file_field {
             let file_name = field.file_name().map(str::to_owned);
-            form.file = Some((file_name, field.bytes().await.map_err(broken)?.to_vec()));
+            let bytes = field.bytes().await.map_err(broken)?.to_vec();
+            fields::once(&mut form.file, file_field, (file_name, bytes))?;
         } else {
             let bytes = field.bytes().await.map_err(broken)?;
             if bytes.len() > MAX_TEXT_FIELD {
@@ -101,12 +104,10 @@ pub async fn read_form(
             }
             let text = String::from_utf8(bytes.to_vec())
                 .map_err(|_| ApiError::bad_request(format!("{name} value is not valid UTF-8!")))?;
-            form.fields.insert(name, text);
+            fields::add(&mut form.fields, name, text)?;
         }
     }
-    for (k, v) in query {
-        form.fields.entry(k).or_insert(v);
-    }
+    fields::add_query(&mut form.fields, query)?;
     Ok(form)
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fields::{self, QueryFields};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -153,7 +154,7 @@ async fn export_jwk_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Response> {
     let project = project_for(&app, &caller, &project, Need::Export).await?;
     let public_only = match query.get("publicOnly").map(|v| v.trim()) {
@@ -235,6 +236,7 @@ async fn import_jwk_file(
     };
     let max_parts = app.config.limits.max_parts;
     let mut parts = 0;
+    let mut texts = HashMap::new();
     while let Some(field) = multipart.next_field().await.map_err(broken)? {
         parts += 1;
         if parts > max_parts {
@@ -242,20 +244,18 @@ async fn import_jwk_file(
         }
         let field_name = field.name().unwrap_or_default().to_owned();
         let bytes = field.bytes().await.map_err(broken)?;
-        let text = || String::from_utf8_lossy(&bytes).into_owned();
-        match field_name.as_str() {
-            "jwkFile" => req.file = Some(bytes.to_vec()),
-            "jwkName" => req.name = Some(text()),
-            "kid" => req.kid = Some(text()),
-            "jwkDescription" => req.description = Some(text()),
-            // A list: repeated fields add up (00-product §1).
-            "environmentList" => req
-                .environment_list
-                .get_or_insert_with(Vec::new)
-                .push(text()),
-            _ => {}
+        if field_name == "jwkFile" {
+            fields::once(&mut req.file, "jwkFile", bytes.to_vec())?;
+        } else {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            fields::add(&mut texts, field_name, text)?;
         }
     }
+    req.name = texts.remove("jwkName");
+    req.kid = texts.remove("kid");
+    req.description = texts.remove("jwkDescription");
+    // A list (extension): repeats were merged, comma-separated, by `fields::add`.
+    req.environment_list = texts.remove("environmentList").map(|list| vec![list]);
     jwk_sources::import_file(&app, &project, req).await
 }
 

@@ -1,16 +1,15 @@
 //! Crypto keys (reference §2.2): list, get, create, partial update, delete. Lists and gets never
 //! return key content.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 use keyward_store::{SourceRederive, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fields::QueryFields;
 use super::file_import::{files_per_environment, read_form};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
@@ -117,7 +116,7 @@ async fn update_key(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     Json(body): Json<KeyInput>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
@@ -172,7 +171,7 @@ async fn delete_key(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let action = delete_action(&query)?;
@@ -200,7 +199,7 @@ async fn export_key_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Response> {
     let project = project_for(&app, &caller, &project, Need::Export).await?;
     let key = app
@@ -252,7 +251,7 @@ async fn import_key_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
     // Import writes and deploys: SECRETS+EXPORT_IMPORT and SECRETS+MANAGE+DEPLOY_UNDEPLOY.

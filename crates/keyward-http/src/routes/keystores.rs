@@ -1,16 +1,15 @@
 //! Keystores (reference §2.3): list, get, create, partial update, delete. Lists and gets never
 //! return the file or a password (the password is not even stored).
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 use keyward_store::{SourceRederive, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fields::QueryFields;
 use super::file_import::{files_per_environment, read_form};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
@@ -117,7 +116,7 @@ async fn update_keystore(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     Json(body): Json<KeystoreInput>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
@@ -172,7 +171,7 @@ async fn delete_keystore(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let action = delete_action(&query)?;
@@ -200,7 +199,7 @@ async fn export_keystore_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
 ) -> ApiResult<Response> {
     let project = project_for(&app, &caller, &project, Need::Export).await?;
     let keystore = app
@@ -242,7 +241,7 @@ async fn import_keystore_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
     // Import writes and deploys: SECRETS+EXPORT_IMPORT and SECRETS+MANAGE+DEPLOY_UNDEPLOY.

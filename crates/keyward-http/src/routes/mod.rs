@@ -5,6 +5,7 @@ mod agents;
 mod audit;
 mod certificate_files;
 mod certificates;
+mod fields;
 mod file_import;
 mod health;
 mod jwk_sources;

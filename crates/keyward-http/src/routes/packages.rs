@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use keyward_jose::b64;
@@ -17,6 +17,7 @@ use keyward_store::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fields::QueryFields;
 use super::file_import::{Form, is_zip, mapping_error, read_form, read_zip};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
@@ -55,7 +56,7 @@ async fn export_key_package(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let project = project_for(&app, &caller, &project, Need::Export).await?;
@@ -102,7 +103,7 @@ async fn import_key_package(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
@@ -228,7 +229,7 @@ async fn export_keystore_package(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((project, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let project = project_for(&app, &caller, &project, Need::Export).await?;
@@ -272,7 +273,7 @@ async fn import_keystore_package(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryFields(query): QueryFields,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {

@@ -155,16 +155,53 @@ pub fn required_name(field: &str, value: Option<&str>) -> ApiResult<String> {
     Ok(v)
 }
 
+/// Checks an object name (certificates, keys, keystores, JWKs, projects, environments, users,
+/// tokens, agents): at most [`MAX_NAME_CHARS`] characters, all visible — no whitespace, no
+/// control character (Cc), no format character (Cf: zero-width and bidirectional controls, which
+/// make two different names look alike or reorder what a reader sees, CVE-2021-42574 "Trojan
+/// Source"), no path separator.
 pub fn check_name(field: &str, v: &str) -> ApiResult<()> {
     let ok = v.chars().count() <= MAX_NAME_CHARS
         && !v
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '\\');
+            .any(|c| c.is_whitespace() || c.is_control() || is_format(c) || c == '/' || c == '\\');
     if ok {
         Ok(())
     } else {
         Err(ApiError::bad_request(messages::invalid_name(field)))
     }
+}
+
+/// Unicode general category Cf (format characters, Unicode 16.0 `DerivedGeneralCategory.txt`):
+/// the soft hyphen, Arabic number signs, zero-width space/joiners (U+200B–U+200D), LRM/RLM and
+/// ALM (U+200E, U+200F, U+061C), bidi embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069), word joiner and invisible operators (U+2060–U+2064), the BOM (U+FEFF),
+/// interlinear annotations, tags (U+E0001, U+E0020–U+E007F) and the rest of the category.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// Parses an enum value given as text, or explains the accepted values.
@@ -197,6 +234,44 @@ mod tests {
         assert!(check_name("n", "my cert").is_err());
         assert!(check_name("n", "a/b").is_err());
         assert!(check_name("n", &"x".repeat(201)).is_err());
+        // Zero-width, bidi controls and other format characters (Cf), and controls (Cc).
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{00AD}',
+            '\u{E0041}',
+            '\u{0000}',
+            '\u{001B}',
+            '\u{007F}',
+            '\u{0085}',
+            '\u{2028}',
+        ] {
+            let name = format!("ab{c}cd");
+            assert!(
+                check_name("name", &name).is_err(),
+                "U+{:04X} accepted",
+                u32::from(c)
+            );
+        }
+        // Visible non-ASCII letters and symbols stay accepted.
+        for ok in ["café", "日本-鍵", "ключ", "عربي", "key™", "emoji-🔑"] {
+            assert!(check_name("n", ok).is_ok(), "{ok}");
+        }
         assert!(required_name("n", Some("  ")).is_err());
     }
 

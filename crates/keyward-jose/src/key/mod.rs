@@ -682,6 +682,11 @@ pub(crate) fn check_rsa(
     .map(|_| ())
 }
 
+/// Check that a lone private exponent `d` belongs to `(n, e)` (see [`rsa_math`]); for JWK input.
+pub(crate) fn check_rsa_exponent(n: &[u8], e: &[u8], d: &[u8]) -> Result<(), Error> {
+    rsa_math::check_private_exponent(n, e, d)
+}
+
 /// SEC 1 `ECPrivateKey` DER → EC private key. `outer` is the curve named by an enclosing
 /// PKCS#8 AlgorithmIdentifier; the SEC 1 parameters, when present, must agree with it.
 pub(crate) fn ec_from_sec1_der(der: &[u8], outer: Option<EcCurve>) -> Result<PrivateKey, Error> {
@@ -760,6 +765,7 @@ pub(crate) fn ec_from_scalar(curve: EcCurve, scalar: &[u8]) -> Result<PrivateKey
 
 /// Raw OKP private key (RFC 8032 / RFC 7748 octets) → private key with its derived public key.
 pub(crate) fn okp_from_raw(curve: OkpCurve, raw: &[u8]) -> Result<PrivateKey, Error> {
+    crate::validation::okp_private(curve, raw)?;
     let x = okp_public_of(curve, raw).ok_or_else(|| {
         invalid(&format!(
             "an {} private key must be {} bytes long, not {}",

@@ -6,7 +6,8 @@
 //! encoders write zeros when they do not know them) are computed instead of compared. The cost is
 //! a handful of multiplications and reductions: microseconds, whatever the input.
 
-use crypto_bigint::{BoxedUint, NonZero};
+use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
+use crypto_bigint::{BoxedUint, NonZero, Odd};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
@@ -132,6 +133,43 @@ pub(crate) fn check_and_complete(parts: &RsaParts<'_>) -> Result<Completed, Erro
         dq: out(&dq),
         qi: out(&qi),
     })
+}
+
+/// For a private key given as `d` alone (RFC 7518 §6.3.2.1 without the CRT members): check
+/// that `d` inverts `e`, as `(2^e)^d ≡ 2 (mod n)`. Both `e·d ≡ 1 (mod λ(n))` and
+/// `(mod φ(n))` pass; a `d` that does not belong to `(n, e)` fails except with negligible
+/// probability. `n` must be odd (checked by [`crate::validation::rsa_public`] before). The cost
+/// is one modular exponentiation with `d` (tens of milliseconds at 16384 bits).
+pub(crate) fn check_private_exponent(n: &[u8], e: &[u8], d: &[u8]) -> Result<(), Error> {
+    let n = trim(n);
+    if n.len() * 8 > RSA_MAX_BITS {
+        return Err(Error::RsaKeySize { bits: n.len() * 8 });
+    }
+    let precision = u32::try_from(n.len() * 8)
+        .map_err(|_| bad("the RSA key is too large"))?
+        .max(64)
+        .next_multiple_of(64);
+    let uint = |bytes: &[u8], precision: u32| -> Result<BoxedUint, Error> {
+        BoxedUint::from_be_slice(trim(bytes), precision)
+            .map_err(|_| bad("the RSA key is too large"))
+    };
+    let modulus = Option::<Odd<BoxedUint>>::from(Odd::new(uint(n, precision)?))
+        .ok_or_else(|| bad("the RSA modulus (n) is even"))?;
+    let params = BoxedMontyParams::new_vartime(modulus);
+    // e and d are below n (checked by the callers), so n's precision holds them.
+    let e = uint(e, precision)?;
+    let d = Zeroizing::new(uint(d, precision)?);
+    let two = uint(&[2], precision)?;
+    let back = BoxedMontyForm::new(two.clone(), &params)
+        .pow(&e)
+        .pow(&d)
+        .retrieve();
+    if back != two {
+        return Err(bad(
+            "the private exponent (d) does not belong to the public key (n, e): (m^e)^d is not m mod n",
+        ));
+    }
+    Ok(())
 }
 
 fn nonzero(v: &BoxedUint) -> Result<NonZero<BoxedUint>, Error> {

@@ -163,7 +163,7 @@ async fn validation_messages_and_nothing_written() {
                 ("environmentList", "production"),
             ],
             Some(pem.clone()),
-            "certificateName value is not valid! Use at most 200 characters, without spaces, control characters, '/' or '\\'.",
+            "certificateName value is not valid! Use at most 200 visible characters, without spaces, control characters, invisible or bidirectional formatting characters (such as U+200B or U+202E), '/' or '\\'.",
         ),
     ];
     for (fields, file, message) in cases {
@@ -721,4 +721,127 @@ async fn oversized_body_gets_413_and_nothing_is_written() {
         "Request body is larger than the limit of 4096 bytes!",
     );
     assert_eq!(cert_count(&s).await, 0);
+}
+
+/// Issue #13: a certificate whose RSA key is unsafe, invisible characters in names and repeated
+/// form fields get a clean 400 and store nothing; a repeated `environmentList` is merged.
+#[tokio::test]
+async fn hostile_uploads_are_refused_and_lists_merge() {
+    let s = Server::with_world().await;
+    let pem = read_fixture("rsa2048.pem");
+    let der = keyward_jose::pem::scan(&pem).unwrap().remove(0).der;
+    let cert = keyward_jose::x509::parse_der(&der).unwrap();
+    let keyward_jose::PublicKey::Rsa { n, .. } =
+        keyward_jose::PublicKey::from_spki_der(&cert.spki_der).unwrap()
+    else {
+        panic!("an RSA fixture")
+    };
+    let at = der
+        .windows(n.len())
+        .position(|w| w == n.as_slice())
+        .unwrap();
+    let mut even = der.clone();
+    even[at + n.len() - 1] &= 0xfe;
+    let fields = |name: &'static str| {
+        vec![
+            ("certificateName", name),
+            ("alias", "a"),
+            ("environmentList", "production"),
+        ]
+    };
+    let (status, body) = s
+        .upload(
+            Method::POST,
+            CERTS,
+            Some(ADMIN),
+            &fields("even"),
+            Some(even),
+        )
+        .await;
+    assert_error_prefix(
+        status,
+        &body,
+        400,
+        "pemEncodedFile does not contain a valid X.509 certificate: its public key is not valid: the RSA modulus (n) is even",
+    );
+    for name in ["a\u{200D}b", "cert\u{202E}gpj", "x\u{061C}y", "\u{2060}"] {
+        let (status, body) = s
+            .upload(
+                Method::POST,
+                CERTS,
+                Some(ADMIN),
+                &fields(name),
+                Some(pem.clone()),
+            )
+            .await;
+        assert_error_prefix(
+            status,
+            &body,
+            400,
+            "certificateName value is not valid! Use at most 200 visible characters",
+        );
+    }
+    let mut twice = fields("twice");
+    twice.push(("alias", "b"));
+    let (status, body) = s
+        .upload(Method::POST, CERTS, Some(ADMIN), &twice, Some(pem.clone()))
+        .await;
+    assert_error(status, &body, 400, "Field alias must be given once!");
+    // The file part given twice.
+    let form = reqwest::multipart::Form::new()
+        .text("certificateName", "two-files")
+        .text("alias", "a")
+        .text("environmentList", "production")
+        .part(
+            "pemEncodedFile",
+            reqwest::multipart::Part::bytes(pem.clone()),
+        )
+        .part(
+            "pemEncodedFile",
+            reqwest::multipart::Part::bytes(pem.clone()),
+        );
+    let resp = s
+        .client
+        .post(s.url(CERTS))
+        .bearer_auth(ADMIN)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_error(
+        status,
+        &body,
+        400,
+        "Field pemEncodedFile must be given once!",
+    );
+    // In the form and in the query: a repeat too.
+    let (status, body) = s
+        .upload(
+            Method::POST,
+            &format!("{CERTS}?alias=b"),
+            Some(ADMIN),
+            &fields("form-and-query"),
+            Some(pem.clone()),
+        )
+        .await;
+    assert_error(status, &body, 400, "Field alias must be given once!");
+    assert_eq!(cert_count(&s).await, 0, "nothing stored");
+
+    // environmentList is a list: given twice, both values count.
+    let mut merged = fields("merged");
+    merged.push(("environmentList", "test"));
+    let (status, body) = s
+        .upload(Method::POST, CERTS, Some(ADMIN), &merged, Some(pem.clone()))
+        .await;
+    assert_success(status, &body);
+    let envs: Vec<&str> = body["deploymentResult"]["environmentResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["environmentName"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["production", "test"]);
+    assert_eq!(cert_count(&s).await, 1);
 }

@@ -1215,3 +1215,173 @@ async fn generated_keys_sign_and_verify() {
     assert_eq!(b64(&jwk["n"]).len(), 512);
     assert_valid(&jwk);
 }
+
+// ---- hostile input (issue #13) ------------------------------------------------------------------
+
+/// Keys that are well-formed but unsafe, duplicated JSON members, invisible characters in names
+/// and repeated form fields: each gets a clean 400 naming what is wrong, and nothing is stored.
+#[tokio::test]
+async fn hostile_jwks_are_refused_and_nothing_is_stored() {
+    let s = Server::with_world().await;
+    let rsa = generated_jwk(
+        &s,
+        "rsa",
+        json!({"type":"RSA","kid":"r1","rsa":{"keySize":2048}}),
+    )
+    .await;
+    let before = jwk_count(&s).await;
+    let b64u = |b: &[u8]| keyward_jose::b64::url(b);
+    let unb64u = |v: &Value| keyward_jose::b64::decode_url(v.as_str().unwrap()).unwrap();
+    let public = |jwk: &Value| {
+        let mut v = jwk.clone();
+        let o = v.as_object_mut().unwrap();
+        for m in ["d", "p", "q", "dp", "dq", "qi", "kid", "use", "alg"] {
+            o.remove(m);
+        }
+        v
+    };
+    let mut even_n = unb64u(&rsa["n"]);
+    *even_n.last_mut().unwrap() &= 0xfe;
+    let mut huge_e = vec![1u8];
+    huge_e.extend([0u8; 32]);
+    huge_e.push(1);
+    let mut d_wrong = public(&rsa);
+    let mut d = unb64u(&rsa["d"]);
+    d[7] ^= 0x10;
+    d_wrong["d"] = json!(b64u(&d));
+    let mut d_right = public(&rsa);
+    d_right["d"] = rsa["d"].clone();
+    let mut crt_partial = rsa.clone();
+    crt_partial.as_object_mut().unwrap().remove("qi");
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let rfc = rfc_ec().to_string();
+    let duplicated = rfc.replacen('{', "{\"crv\":\"P-384\",", 1);
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            {
+                let mut v = public(&rsa);
+                v["n"] = json!(b64u(&even_n));
+                v.to_string()
+            },
+            "The JWK is not valid: the RSA modulus (n) is even",
+        ),
+        (
+            {
+                let mut v = public(&rsa);
+                v["e"] = json!(b64u(&huge_e));
+                v.to_string()
+            },
+            "The JWK is not valid: the RSA public exponent (e) has 265 bits",
+        ),
+        (
+            d_wrong.to_string(),
+            "The JWK is not valid: the private exponent (d) does not belong to the public key (n, e)",
+        ),
+        (
+            crt_partial.to_string(),
+            "The JWK has no \"qi\" member, which is required for key type RSA!",
+        ),
+        (
+            json!({"kty":"OKP","crv":"X25519","x":b64u(&[0; 32])}).to_string(),
+            "The JWK is not valid: the X25519 public key (x) is a point of small order",
+        ),
+        (
+            json!({"kty":"OKP","crv":"Ed25519","x":b64u(&identity)}).to_string(),
+            "The JWK is not valid: the Ed25519 public key (x) is a point of small order",
+        ),
+        (
+            duplicated.clone(),
+            "The JWK is not valid: member \"crv\" is given more than once",
+        ),
+    ];
+    for (i, (jwk, message)) in cases.iter().enumerate() {
+        let (status, body) = s
+            .post(
+                &format!("{P}/parse-from-clipboard"),
+                Some(ADMIN),
+                json!({"name": format!("bad-{i}"), "jwkStr": jwk}),
+            )
+            .await;
+        assert_error_prefix(status, &body, 400, message);
+    }
+    assert_eq!(jwk_count(&s).await, before, "nothing stored");
+
+    // The same checks on the JWK Set file import.
+    let set = format!("{{\"keys\":[{duplicated}]}}");
+    let (status, body) = import(
+        &s,
+        ADMIN,
+        &[("jwkName", "dup-file"), ("kid", "1")],
+        Some(set.into_bytes()),
+    )
+    .await;
+    assert_error_prefix(
+        status,
+        &body,
+        400,
+        "The JWK is not valid: member \"crv\" is given more than once",
+    );
+    // A repeated field of the import form is refused, not reduced to one value.
+    let (status, body) = import(
+        &s,
+        ADMIN,
+        &[("jwkName", "one"), ("kid", "1"), ("jwkName", "two")],
+        Some(rfc.clone().into_bytes()),
+    )
+    .await;
+    assert_error(status, &body, 400, "Field jwkName must be given once!");
+    // A request body repeating a member (the JWK given as an object, or the request's own field).
+    let (status, body) = s
+        .post_raw(
+            &format!("{P}/parse-from-clipboard"),
+            Some(ADMIN),
+            "application/json",
+            format!(
+                "{{\"name\":\"a\",\"name\":\"b\",\"jwkStr\":{}}}",
+                json!(rfc)
+            )
+            .into_bytes(),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "Request body gives the member name more than once in one JSON object!",
+    );
+    // Names with invisible or bidi characters.
+    for name in [
+        "ab\u{200B}c",
+        "key\u{202E}txt.exe",
+        "\u{FEFF}bom",
+        "a\u{2066}b",
+    ] {
+        let (status, body) = s
+            .post(
+                &format!("{P}/parse-from-clipboard"),
+                Some(ADMIN),
+                json!({"name": name, "jwkStr": rfc}),
+            )
+            .await;
+        assert_error_prefix(
+            status,
+            &body,
+            400,
+            "name value is not valid! Use at most 200 visible characters",
+        );
+    }
+    assert_eq!(jwk_count(&s).await, before, "nothing stored");
+
+    // A lone d that does belong to (n, e) is a valid private JWK (RFC 7518 §6.3.2.1).
+    let (status, body) = s
+        .post(
+            &format!("{P}/parse-from-clipboard"),
+            Some(ADMIN),
+            json!({"name": "d-alone", "jwkStr": d_right.to_string()}),
+        )
+        .await;
+    assert_success(status, &body);
+    assert_eq!(get_jwk(&s, "d-alone").await["jwk"]["d"], rsa["d"]);
+}

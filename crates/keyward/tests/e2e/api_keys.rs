@@ -1457,3 +1457,79 @@ sys.exit(1 if bad or compared < 15 else 0)
     );
     assert!(cases.len() >= 20, "{}", cases.len());
 }
+
+/// Issue #13: keys whose public part is unsafe get a clean 400 and store nothing; a query
+/// parameter given twice is refused, not reduced to one value.
+#[tokio::test]
+async fn hostile_keys_and_repeated_query_parameters_are_refused() {
+    let s = Server::with_world().await;
+    let pem_of = |label: &str, der: &[u8]| keyward_jose::pem::encode(label, der);
+    let spki_of = |name: &str| {
+        keyward_jose::pem::scan(&read_fixture(&format!("keys/{name}")))
+            .unwrap()
+            .remove(0)
+            .der
+    };
+    // The all-zero X25519 point and the Ed25519 identity, in otherwise valid SPKI.
+    let x = spki_of("x25519.spki.pem");
+    let zero = [&x[..x.len() - 32], &[0u8; 32][..]].concat();
+    let ed = spki_of("ed25519.spki.pem");
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = [&ed[..ed.len() - 32], &identity[..]].concat();
+    // An RSA public key with an even modulus.
+    let rsa = spki_of("rsa2048.spki.pem");
+    let keyward_jose::PublicKey::Rsa { n, .. } =
+        keyward_jose::PublicKey::from_spki_der(&rsa).unwrap()
+    else {
+        panic!("an RSA fixture")
+    };
+    let at = rsa
+        .windows(n.len())
+        .position(|w| w == n.as_slice())
+        .unwrap();
+    let mut even = rsa.clone();
+    even[at + n.len() - 1] &= 0xfe;
+    for (der, message) in [
+        (zero, "the X25519 public key (x) is a point of small order"),
+        (weak, "the Ed25519 public key (x) is a point of small order"),
+        (even, "the RSA modulus (n) is even"),
+    ] {
+        let content = b64(pem_of("PUBLIC KEY", &der).as_bytes());
+        let (status, body) = s
+            .post(
+                KEYS,
+                Some(ADMIN),
+                key_body("bad", "PUBLIC_KEY", &content, &["production"]),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        let text = body["resultMessage"].as_str().unwrap();
+        assert!(text.contains(message), "{text}");
+    }
+    assert_eq!(key_count(&s).await, 0, "nothing stored");
+
+    create_key(
+        &s,
+        "shop",
+        key_body(
+            "signer",
+            "PRIVATE_KEY",
+            &key_file("rsa2048.p8.pem"),
+            &["production", "test"],
+        ),
+    )
+    .await;
+    let (status, body) = s
+        .get(
+            &format!("{KEYS}signer/export-file?environmentName=test&environmentName=production"),
+            Some(ADMIN),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "Field environmentName must be given once!",
+    );
+}

@@ -515,3 +515,61 @@ async fn rotation_while_serving() {
     assert_eq!(download(&s, &export("k3")).await, k3);
     assert!(s.stop().await.success());
 }
+
+/// The data directory is 0700 and the SQLite files 0600, on a fresh start and after a restart of
+/// a store whose files were left readable by others (SECURITY.md, "Files at rest").
+#[cfg(unix)]
+#[tokio::test]
+async fn data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = DataHome::new();
+    if data.database_url.is_some() {
+        return; // PostgreSQL: no database files here.
+    }
+    let dir = data.dir.path().to_path_buf();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let db_files = |dir: &Path| -> Vec<std::path::PathBuf> {
+        [
+            "keyward.db",
+            "keyward.db-wal",
+            "keyward.db-shm",
+            "keyward.db-journal",
+        ]
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.exists())
+        .collect()
+    };
+    let check = |dir: &Path, when: &str| {
+        assert_eq!(mode(dir), 0o700, "data directory, {when}");
+        let files = db_files(dir);
+        assert!(files.len() >= 2, "{files:?}");
+        for file in files {
+            assert_eq!(mode(&file), 0o600, "{}, {when}", file.display());
+        }
+        assert_eq!(mode(&dir.join("master.key")), 0o600, "key file, {when}");
+    };
+
+    // A fresh store in a directory the server creates.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Server::start_with(data.clone(), &[]).await;
+    s.create_environment("production").await;
+    check(&dir, "fresh store");
+    assert!(s.stop().await.success());
+
+    // A store left readable by others is tightened at start, and says so.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for file in db_files(&dir) {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let s = Server::start_with(data.clone(), &[]).await;
+    s.create_project("shop").await;
+    check(&dir, "after a restart");
+    let log = s.log_text();
+    assert!(
+        log.contains("tightened the permissions of the data directory"),
+        "{log}"
+    );
+    assert!(log.contains("keyward.db from 0644 to 0600"), "{log}");
+    assert!(s.stop().await.success());
+}
