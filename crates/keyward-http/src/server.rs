@@ -237,6 +237,9 @@ struct Activity {
     idle_since: AtomicU64,
     /// The first byte of a head being read while idle.
     head_from: AtomicU64,
+    /// Wakes the watchdog when the deadline may have moved earlier (a request ended, a head
+    /// began).
+    moved: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -248,6 +251,7 @@ impl Activity {
             last_io: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             head_from: AtomicU64::new(0),
+            moved: tokio::sync::Notify::new(),
         };
         a.restart();
         Arc::new(a)
@@ -270,10 +274,13 @@ impl Activity {
     fn read(&self) {
         let now = self.now();
         self.last_io.store(now, Ordering::Release);
-        if self.active.load(Ordering::Acquire) == 0 {
-            let _ = self
+        if self.active.load(Ordering::Acquire) == 0
+            && self
                 .head_from
-                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.moved.notify_one();
         }
     }
 
@@ -317,7 +324,10 @@ impl Activity {
             if now >= deadline {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
+                () = self.moved.notified() => {}
+            }
         }
     }
 }
@@ -332,6 +342,7 @@ impl Drop for InProgress {
         self.0.idle_since.store(now, Ordering::Release);
         self.0.head_from.store(0, Ordering::Release);
         self.0.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.moved.notify_one();
     }
 }
 
