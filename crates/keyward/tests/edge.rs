@@ -1148,3 +1148,40 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
     .await;
     out.into_iter().map(|o| o.unwrap()).collect()
 }
+
+#[tokio::test]
+async fn silent_tls_handshakes_and_slow_heads_over_tls_are_cut() {
+    let cert = fixture("tls/server.pem").display().to_string();
+    let key = fixture("tls/server.key").display().to_string();
+    let mut s = Server::start_with(
+        DataHome::new(),
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-handshake-timeout",
+            "1s",
+            "--header-read-timeout",
+            "1s",
+        ],
+    )
+    .await;
+    let host = authority(&s);
+    // A client that connects and never says hello is closed after the handshake's time.
+    let t = Instant::now();
+    let mut silent = TcpStream::connect(&host).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(6)).await);
+    assert!(t.elapsed() >= Duration::from_millis(800), "{:?}", t.elapsed());
+    // Many of them do not keep the node from serving others.
+    let mut many = Vec::new();
+    for _ in 0..50 {
+        many.push(TcpStream::connect(&host).await.unwrap());
+    }
+    s.client = https_client(true);
+    let resp = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    for c in &mut many {
+        assert!(closed_within(c, Duration::from_secs(6)).await);
+    }
+}
