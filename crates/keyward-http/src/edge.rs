@@ -277,7 +277,11 @@ pub async fn body_deadline(State(cfg): State<Arc<BodyRead>>, req: Request, next:
     let wait = cfg.timeout.min(cfg.request_timeout);
     let read = tokio::time::timeout(wait, axum::body::to_bytes(body, cfg.limit)).await;
     let mut resp = match read {
-        Ok(Ok(bytes)) => return next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
         Ok(Err(e)) => {
             if e.into_inner()
                 .downcast_ref::<http_body_util::LengthLimitError>()
@@ -519,7 +523,10 @@ impl Entry {
 
     /// Whether nothing needs remembering (the entry can go).
     fn empty(&self, now: Instant) -> bool {
-        self.failures == 0 && self.level == 0 && self.in_flight == 0 && self.lock_left(now).is_none()
+        self.failures == 0
+            && self.level == 0
+            && self.in_flight == 0
+            && self.lock_left(now).is_none()
     }
 
     /// Counts a failure; answers how long the address is locked, if it now is.
@@ -843,9 +850,7 @@ pub async fn brute_force(
     let lock = match reservation {
         Some(r) => r.settle(result),
         None if result == Outcome::Neither => None,
-        None => guard
-            .throttle
-            .settle(ip, Instant::now(), false, result),
+        None => guard.throttle.settle(ip, Instant::now(), false, result),
     };
     match lock {
         Some(wait) if result == Outcome::Failed => {
@@ -1007,9 +1012,15 @@ mod tests {
         let proxy = ip("10.0.0.1");
         let client = |values: &[&'static str]| client_ip(proxy, &xff(values), &trusted);
         // Trusted hops are skipped; the first untrusted address is the client.
-        assert_eq!(client(&["203.0.113.7, 10.0.0.3, 10.0.0.2"]), ip("203.0.113.7"));
+        assert_eq!(
+            client(&["203.0.113.7, 10.0.0.3, 10.0.0.2"]),
+            ip("203.0.113.7")
+        );
         // An unparsable entry left of the client does not matter any more.
-        assert_eq!(client(&["garbage, 203.0.113.7, 10.0.0.2"]), ip("203.0.113.7"));
+        assert_eq!(
+            client(&["garbage, 203.0.113.7, 10.0.0.2"]),
+            ip("203.0.113.7")
+        );
         // An unparsable entry where the client should be: the proxy that reported it is the
         // client (nothing left of it is believed), not the whole header ignored.
         assert_eq!(client(&["198.51.100.1, garbage, 10.0.0.2"]), ip("10.0.0.2"));
@@ -1022,7 +1033,10 @@ mod tests {
         // Empty entries are skipped (RFC 9110 §5.6.1).
         assert_eq!(client(&["203.0.113.7,, ,10.0.0.2,"]), ip("203.0.113.7"));
         // Several header lines are one list, in order.
-        assert_eq!(client(&["198.51.100.1", "203.0.113.7, 10.0.0.2"]), ip("203.0.113.7"));
+        assert_eq!(
+            client(&["198.51.100.1", "203.0.113.7, 10.0.0.2"]),
+            ip("203.0.113.7")
+        );
         assert_eq!(client(&["198.51.100.1", "10.0.0.2"]), ip("198.51.100.1"));
         // Only trusted hops: the left-most one.
         assert_eq!(client(&["10.0.0.5, 10.0.0.2"]), ip("10.0.0.5"));

@@ -167,10 +167,7 @@ pub fn request_timeout(limit: std::time::Duration) -> String {
 }
 
 pub fn body_timeout(limit: std::time::Duration) -> String {
-    format!(
-        "The request body did not arrive within {}!",
-        seconds(limit)
-    )
+    format!("The request body did not arrive within {}!", seconds(limit))
 }
 
 pub const PASSWORD_CHECKS_BUSY: &str =

@@ -75,11 +75,8 @@ pub async fn serve(
     let limits = Arc::new(state.config.limits.clone());
     let overload = state.overload.clone();
     let open_files = open_files_limit();
-    let max_connections = connection_budget(
-        limits.max_connections,
-        limits.max_concurrent,
-        open_files,
-    );
+    let max_connections =
+        connection_budget(limits.max_connections, limits.max_concurrent, open_files);
     if max_connections < limits.max_connections {
         tracing::warn!(
             open_files_limit = open_files,
@@ -301,7 +298,10 @@ impl Activity {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4);
         if self.active.load(Ordering::Acquire) > 0 {
             let stall = limits.request_timeout + limits.header_read_timeout;
-            return self.last_io.load(Ordering::Acquire).saturating_add(ms(stall));
+            return self
+                .last_io
+                .load(Ordering::Acquire)
+                .saturating_add(ms(stall));
         }
         let head_from = self.head_from.load(Ordering::Acquire);
         let idle_since = self.idle_since.load(Ordering::Acquire);

@@ -411,7 +411,11 @@ struct ServeArgs {
     max_connections: u32,
     /// Most open connections from one client address (IPv6: one /64; trusted proxies exempt);
     /// 0: no cap. Connections over it are closed at once.
-    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
     max_connections_per_address: u32,
     /// Most password hashes and checks (Argon2id, ~19 MiB each) at once; 0: one per core.
     #[arg(long, env = "KEYWARD_PASSWORD_CHECKS", default_value_t = 0)]

@@ -855,8 +855,7 @@ async fn slow_heads_and_bodies_are_cut_and_health_stays_quick() {
     let mut bodies = Vec::new();
     for _ in 0..100 {
         let mut c = TcpStream::connect(&host).await.unwrap();
-        c.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: 1")
-            .as_bytes())
+        c.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: 1").as_bytes())
             .await
             .unwrap();
         heads.push(c);
@@ -1030,7 +1029,10 @@ async fn password_checks_beyond_the_cap_get_503_with_retry_after() {
     let busy: Vec<_> = answers.iter().filter(|(st, _, _)| *st == 503).collect();
     assert_eq!(ok + busy.len(), 24, "{answers:?}");
     assert!(ok >= 1, "{answers:?}");
-    assert!(!busy.is_empty(), "no login waited for its turn: {answers:?}");
+    assert!(
+        !busy.is_empty(),
+        "no login waited for its turn: {answers:?}"
+    );
     let (_, retry, body) = busy[0];
     assert_eq!(retry.as_deref(), Some("1"));
     assert_error(
@@ -1065,7 +1067,10 @@ async fn a_flood_of_unauthenticated_requests_writes_a_bounded_audit_trail() {
         });
         statuses.extend(futures_join_all(flood).await);
     }
-    assert!(statuses.iter().all(|st| *st == 401 || *st == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|st| *st == 401 || *st == 429),
+        "{statuses:?}"
+    );
     let intervals = started.elapsed().as_secs() + 2;
     // Within a few intervals every refusal is accounted for: the first of each interval on its
     // own, the others in summary records carrying their count.
@@ -1096,7 +1101,10 @@ async fn a_flood_of_unauthenticated_requests_writes_a_bounded_audit_trail() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(singles as u64 <= intervals, "{singles} single records");
-    assert!(summaries as u64 <= 2 * intervals, "{summaries} summary records");
+    assert!(
+        summaries as u64 <= 2 * intervals,
+        "{summaries} summary records"
+    );
     // The chain still verifies.
     assert!(s.stop().await.success());
     let (ok, out) = data.audit_verify();
@@ -1108,7 +1116,10 @@ async fn audit_records(s: &Server) -> Vec<Value> {
     let mut out = Vec::new();
     for page in 0.. {
         let (status, body) = s
-            .get(&format!("/apiops/audit/?size=1000&page={page}"), Some(ADMIN))
+            .get(
+                &format!("/apiops/audit/?size=1000&page={page}"),
+                Some(ADMIN),
+            )
             .await;
         assert_success(status, &body);
         let list = body["resultList"].as_array().unwrap().clone();
@@ -1123,7 +1134,9 @@ async fn audit_records(s: &Server) -> Vec<Value> {
 }
 
 /// Runs futures concurrently on this task; their outputs in order.
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futures {
         set.push(Box::pin(f));
@@ -1172,7 +1185,11 @@ async fn silent_tls_handshakes_and_slow_heads_over_tls_are_cut() {
     let t = Instant::now();
     let mut silent = TcpStream::connect(&host).await.unwrap();
     assert!(closed_within(&mut silent, Duration::from_secs(6)).await);
-    assert!(t.elapsed() >= Duration::from_millis(800), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        t.elapsed()
+    );
     // Many of them do not keep the node from serving others.
     let mut many = Vec::new();
     for _ in 0..50 {
