@@ -668,30 +668,27 @@ impl Throttle {
         {
             self.make_room(&mut entries, now);
         }
-        let lock = {
-            let e = match outcome {
-                Outcome::Failed => entries.entry(key).or_insert_with(|| Entry::fresh(now)),
-                _ => entries.get_mut(&key)?,
-            };
-            if reserved {
-                e.in_flight = e.in_flight.saturating_sub(1);
-            }
-            let lock = match outcome {
-                Outcome::Failed => {
-                    e.last_seen = now;
-                    e.fail(&self.cfg, now)
-                }
-                Outcome::Succeeded => {
-                    e.level = 0;
-                    None
-                }
-                Outcome::Neither => None,
-            };
-            if e.empty(now) {
-                entries.remove(&key);
-            }
-            lock
+        let e = match outcome {
+            Outcome::Failed => entries.entry(key).or_insert_with(|| Entry::fresh(now)),
+            _ => entries.get_mut(&key)?,
         };
+        if reserved {
+            e.in_flight = e.in_flight.saturating_sub(1);
+        }
+        let lock = match outcome {
+            Outcome::Failed => {
+                e.last_seen = now;
+                e.fail(&self.cfg, now)
+            }
+            Outcome::Succeeded => {
+                e.level = 0;
+                None
+            }
+            Outcome::Neither => None,
+        };
+        if e.empty(now) {
+            entries.remove(&key);
+        }
         lock
     }
 

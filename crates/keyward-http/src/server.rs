@@ -55,14 +55,14 @@ pub fn open_files_limit() -> Option<u64> {
 }
 
 /// The connection cap: `wanted`, lowered so that connections leave `FD_RESERVE` + one file
-/// per request in flight free below the open-files limit (at least 16).
+/// per request in flight free below the open-files limit (never below 16 for that).
 pub fn connection_budget(wanted: usize, max_concurrent: usize, open_files: Option<u64>) -> usize {
     let Some(limit) = open_files else {
         return wanted.max(1);
     };
     let reserve = FD_RESERVE.saturating_add(max_concurrent as u64);
     let fits = usize::try_from(limit.saturating_sub(reserve)).unwrap_or(usize::MAX);
-    wanted.min(fits).max(16)
+    wanted.min(fits.max(16)).max(1)
 }
 
 /// Serves until `shutdown` completes, then drains; over TLS when `tls` is given.
@@ -545,6 +545,7 @@ mod tests {
         assert_eq!(connection_budget(10_000, 256, Some(1_048_576)), 10_000);
         assert_eq!(connection_budget(10_000, 256, Some(1024)), 1024 - 128 - 256);
         assert_eq!(connection_budget(10_000, 256, Some(100)), 16);
+        assert_eq!(connection_budget(8, 256, Some(100)), 8);
     }
 
     #[test]
