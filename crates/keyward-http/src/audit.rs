@@ -13,12 +13,19 @@
 //! project and the object (its name from the path, or from the body's name field on create:
 //! `name`, `certificateName`, …). Never recorded: tokens, passwords, key material, bodies.
 //!
+//! Requests refused to a caller who never authenticated (no token, a bad one, a failed login, a
+//! body refused before any check) are summarised ([`Summary`]): per client address and interval
+//! the first is recorded as above, the others are counted and written as one summary record per
+//! status when the interval ends — a flood of them cannot write a record per request.
+//!
 //! Fail closed: if the record cannot be written, the caller gets a 500 envelope instead of the
 //! handler's answer — even though a mutation may already be committed (it is then in the store
 //! without a record, and the caller was told the request failed).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{
@@ -27,7 +34,7 @@ use axum::extract::{
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use keyward_store::AuditEntry;
+use keyward_store::{AuditEntry, Store};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -67,6 +74,100 @@ impl AuditSlot {
 
     fn take(&self) -> Who {
         self.0.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+}
+
+/// Most client addresses tracked per interval; refusals from further ones are summarised
+/// without an address.
+const MAX_SUMMARISED: usize = 10_000;
+
+/// The action of a summary record; its `objectName` is the number of requests it stands for.
+pub const SUMMARY_ACTION: &str = "refused-unauthenticated";
+
+/// Refusals of unauthenticated callers in the current interval (see the module documentation).
+pub struct Summary {
+    interval: Duration,
+    state: Mutex<Interval>,
+}
+
+#[derive(Default)]
+struct Interval {
+    /// Addresses whose first refusal of this interval was recorded on its own.
+    recorded: HashSet<IpAddr>,
+    /// Further refusals per address (`None`: over [`MAX_SUMMARISED`]) and status.
+    counted: BTreeMap<(Option<IpAddr>, u16), u64>,
+}
+
+impl Summary {
+    pub fn new(interval: Duration) -> Summary {
+        Summary {
+            interval,
+            state: Mutex::new(Interval::default()),
+        }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Whether this refusal is recorded on its own (the address's first of the interval);
+    /// otherwise it is counted for the summary.
+    fn first(&self, ip: IpAddr, status: u16) -> bool {
+        let key = crate::edge::address_key(ip);
+        let Ok(mut s) = self.state.lock() else {
+            return true;
+        };
+        if !s.recorded.contains(&key) {
+            if s.recorded.len() < MAX_SUMMARISED {
+                s.recorded.insert(key);
+                return true;
+            }
+            *s.counted.entry((None, status)).or_default() += 1;
+            return false;
+        }
+        *s.counted.entry((Some(key), status)).or_default() += 1;
+        false
+    }
+
+    /// Ends the interval: one record per address and status for the counted refusals.
+    pub async fn flush(&self, store: &Store) {
+        let counted = match self.state.lock() {
+            Ok(mut s) => {
+                s.recorded.clear();
+                std::mem::take(&mut s.counted)
+            }
+            Err(_) => return,
+        };
+        let mut failed = 0usize;
+        for ((ip, status), count) in counted {
+            let entry = AuditEntry {
+                user_id: None,
+                username: None,
+                token_id: None,
+                client_addr: Some(match ip {
+                    Some(IpAddr::V6(net)) => format!("{net}/64"),
+                    Some(v4) => v4.to_string(),
+                    None => "*".to_owned(),
+                }),
+                method: "*".into(),
+                route: "*".into(),
+                project: None,
+                object_kind: Some("summary".into()),
+                object_name: Some(count.to_string()),
+                action: SUMMARY_ACTION.into(),
+                status: i64::from(status),
+                outcome: "error".into(),
+            };
+            if store.append_audit(&entry).await.is_err() {
+                failed += 1;
+            }
+        }
+        if failed > 0 {
+            tracing::error!(
+                records = failed,
+                "cannot append summaries of refused requests to the audit trail"
+            );
+        }
     }
 }
 
@@ -241,10 +342,11 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
                 .collect()
         })
         .unwrap_or_default();
-    let client_addr = parts
+    let peer = parts
         .extensions
         .get::<ConnectInfo<crate::edge::PeerAddr>>()
-        .map(|c| c.0.0.ip().to_string());
+        .map(|c| c.0.0.ip());
+    let client_addr = peer.map(|ip| ip.to_string());
     let method = parts.method.clone();
     // The body is read here (as the handler would) to learn the name of a created object.
     let (body_names, body) = if method == Method::GET {
@@ -266,7 +368,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
                     client_addr,
                     resp.status().as_u16(),
                 );
-                return finish(&app, entry, resp).await;
+                return finish(&app, peer, entry, resp).await;
             }
         }
     };
@@ -291,7 +393,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         client_addr,
         resp.status().as_u16(),
     );
-    finish(&app, entry, resp).await
+    finish(&app, peer, entry, resp).await
 }
 
 fn entry_for(
@@ -340,8 +442,21 @@ fn entry_for(
     }
 }
 
-/// Appends the record, then lets the answer go; fails closed.
-async fn finish(app: &AppState, entry: AuditEntry, resp: Response) -> Response {
+/// Appends the record, then lets the answer go; fails closed. A refusal of an unauthenticated
+/// caller other than its address's first of the interval is only counted.
+async fn finish(
+    app: &AppState,
+    peer: Option<IpAddr>,
+    entry: AuditEntry,
+    resp: Response,
+) -> Response {
+    if entry.user_id.is_none()
+        && entry.status >= 400
+        && let Some(ip) = peer
+        && !app.audit_summary.first(ip, resp.status().as_u16())
+    {
+        return resp;
+    }
     match app.store.append_audit(&entry).await {
         Ok(_) => resp,
         Err(e) => {
@@ -353,6 +468,22 @@ async fn finish(app: &AppState, entry: AuditEntry, resp: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_first_refusal_is_recorded_the_rest_counted() {
+        let s = Summary::new(Duration::from_secs(60));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        assert!(s.first(a, 401));
+        assert!(!s.first(a, 401));
+        assert!(!s.first(a, 429));
+        assert!(s.first(b, 401));
+        // The same /64 is the same client.
+        assert!(!s.first("2001:db8:1:2::ffff".parse().unwrap(), 401));
+        let state = s.state.lock().unwrap();
+        assert_eq!(state.counted.len(), 3);
+        assert_eq!(state.counted[&(Some(a), 401)], 1);
+    }
 
     #[test]
     fn mutations_and_private_reads_are_audited() {

@@ -20,6 +20,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use keyward_store::{Backend, Store, now_ms};
 use sha2::Sha256;
 
+use axum::http::StatusCode;
+use tokio::sync::Semaphore;
+
+use crate::edge::{Overload, Refusal};
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
 use crate::permissions::Principal;
@@ -170,6 +174,63 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).expect("the operating system's random source failed");
     b
+}
+
+/// Password hashing and checking (Argon2id: about 19 MiB and tens of milliseconds each) on
+/// blocking threads, never on an async worker, at most `permits` at once: without a cap, 250
+/// concurrent logins took 1.6 GB. A caller waits at most `wait` for a turn, then gets 503 (the
+/// edge adds `Retry-After`).
+pub struct PasswordWork {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+    overload: Arc<Overload>,
+}
+
+impl PasswordWork {
+    /// `permits` 0: one per core.
+    pub fn new(permits: usize, wait: Duration, overload: Arc<Overload>) -> PasswordWork {
+        let permits = if permits == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            permits
+        };
+        PasswordWork {
+            permits: Arc::new(Semaphore::new(permits)),
+            wait,
+            overload,
+        }
+    }
+
+    pub async fn verify(&self, password: String, phc: String) -> ApiResult<bool> {
+        self.run(move || verify_password(&password, &phc)).await
+    }
+
+    pub async fn hash(&self, password: String) -> ApiResult<String> {
+        self.run(move || hash_password(&password)).await?
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let permit =
+            match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    self.overload.note(Refusal::PasswordBusy);
+                    return Err(ApiError {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        message: messages::PASSWORD_CHECKS_BUSY.to_owned(),
+                    });
+                }
+            };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
 }
 
 /// Argon2id PHC string of a password. CPU-heavy: call from a blocking task.

@@ -1,28 +1,31 @@
 //! The edge: limits every request passes through before a handler sees it, and brute-force
 //! protection of credentials (SECURITY.md, "The edge").
 //!
+//! - a deadline for the request body ([`body_deadline`]): it is read in full before the request
+//!   takes a slot, so a client that trickles its body holds no slot, only its connection;
 //! - a cap on requests in flight (over it: 503 with `Retry-After`, at once, never a queue);
 //! - a time limit on each request (over it: 503; the handler is stopped);
 //! - a nesting cap on JSON bodies, checked on the raw bytes before any deserialiser runs;
 //! - per client address, a count of failed credentials (`POST /apiops/auth/token` answered 401, a
 //!   bearer token that is unknown, expired or revoked) with an exponential lockout ([`Throttle`]).
 //!
-//! The multipart part cap is applied where forms are read (`routes/file_import.rs`). Every refusal
-//! leaves as the error envelope.
+//! Connections (caps per address and in total, head, idle and TLS deadlines) are limited where
+//! they are accepted, in `server.rs`. The multipart part cap is applied where forms are read
+//! (`routes/file_import.rs`). Every refusal leaves as the error envelope, and is counted in
+//! [`Overload`], which logs one summary line per second at most.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::connect_info::Connected;
+use axum::body::HttpBody;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::serve::IncomingStream;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, envelope};
@@ -38,6 +41,19 @@ pub struct Limits {
     pub json_max_depth: usize,
     /// Longest time one request may take, body upload included.
     pub request_timeout: Duration,
+    /// Longest time a request body may take to arrive in full (capped by `request_timeout`).
+    pub body_read_timeout: Duration,
+    /// Longest time from the first byte of a request head (or from connecting) to its end.
+    pub header_read_timeout: Duration,
+    /// Longest silence of a keep-alive connection between two requests.
+    pub idle_timeout: Duration,
+    /// Longest time a client may take to finish its TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Most open connections of this node (lowered further to fit the open-files limit).
+    pub max_connections: usize,
+    /// Most open connections from one client address (IPv6: one /64); 0: no cap. Trusted
+    /// proxies are exempt.
+    pub max_connections_per_address: usize,
     /// Most requests in flight at once on this node.
     pub max_concurrent: usize,
     /// Lockout of addresses that keep failing to authenticate.
@@ -46,6 +62,10 @@ pub struct Limits {
     pub trusted_proxies: Vec<Cidr>,
     /// Whether the server speaks TLS itself (adds `Strict-Transport-Security`).
     pub tls: bool,
+    /// Most password hashes and checks (Argon2id) at once; 0: one per core.
+    pub password_checks: usize,
+    /// Longest wait for a password check's turn; then 503.
+    pub password_check_wait: Duration,
 }
 
 impl Default for Limits {
@@ -54,10 +74,18 @@ impl Default for Limits {
             max_parts: 16,
             json_max_depth: 64,
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_address: 256,
             max_concurrent: 256,
             brute_force: BruteForce::default(),
             trusted_proxies: Vec::new(),
             tls: false,
+            password_checks: 0,
+            password_check_wait: Duration::from_secs(5),
         }
     }
 }
@@ -90,19 +118,74 @@ impl Default for BruteForce {
     }
 }
 
-/// The connection's peer address, as `ConnectInfo` of plain and TLS listeners.
+/// The connection's peer address, left on every request as `ConnectInfo` (`server.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
-    }
+// ---- overload log ------------------------------------------------------------------------------
+
+/// What the edge refused, counted for [`Overload::report`].
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    /// 503: `--max-concurrent-requests` in flight.
+    Busy,
+    /// 429: an address locked out (or locking now), or with as many password checks under way
+    /// as it may still fail.
+    Lockout,
+    /// 503: a request stopped by `--request-timeout`.
+    RequestTimeout,
+    /// A connection closed at once: its address holds `--max-connections-per-address`.
+    AddressConnections,
+    /// A connection closed at once: the node holds `--max-connections`.
+    Connections,
+    /// A connection closed: its head, idle or stall deadline passed, or its TLS handshake's.
+    ConnectionTimeout,
+    /// 408/503: a request body that did not arrive in time.
+    BodyTimeout,
+    /// 503: no password check could start within `--password-check-wait`.
+    PasswordBusy,
+    /// `accept` failed (e.g. out of file descriptors).
+    AcceptError,
 }
 
-impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, crate::tls::TlsListener>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
+const REFUSALS: usize = 9;
+
+/// Counts refusals instead of logging each: under attack one line per refused request is itself
+/// a flood. [`Overload::report`] (called once a second by the server) logs one line with the
+/// counts since the last call, if any.
+#[derive(Default)]
+pub struct Overload {
+    counts: [AtomicU64; REFUSALS],
+}
+
+impl Overload {
+    pub fn note(&self, what: Refusal) {
+        self.counts[what as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the counts since the last call; `None` when nothing was refused.
+    pub fn take(&self) -> Option<[u64; REFUSALS]> {
+        let counts = std::array::from_fn(|i| self.counts[i].swap(0, Ordering::Relaxed));
+        counts.iter().any(|c| *c > 0).then_some(counts)
+    }
+
+    /// Logs one line with what was refused since the last call, if anything was.
+    pub fn report(&self) {
+        let Some(c) = self.take() else {
+            return;
+        };
+        tracing::warn!(
+            busy_503 = c[Refusal::Busy as usize],
+            locked_out_429 = c[Refusal::Lockout as usize],
+            stopped_by_request_timeout = c[Refusal::RequestTimeout as usize],
+            connections_over_address_cap = c[Refusal::AddressConnections as usize],
+            connections_over_node_cap = c[Refusal::Connections as usize],
+            connections_timed_out = c[Refusal::ConnectionTimeout as usize],
+            body_timeouts = c[Refusal::BodyTimeout as usize],
+            password_checks_busy_503 = c[Refusal::PasswordBusy as usize],
+            accept_errors = c[Refusal::AcceptError as usize],
+            "the edge refused requests or connections in the last second"
+        );
     }
 }
 
@@ -112,22 +195,29 @@ impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for PeerAddr {
 pub struct Capacity {
     permits: Arc<Semaphore>,
     timeout: Duration,
+    overload: Arc<Overload>,
 }
 
 impl Capacity {
-    pub fn new(limits: &Limits) -> Capacity {
+    pub fn new(limits: &Limits, overload: Arc<Overload>) -> Capacity {
         Capacity {
             permits: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
             timeout: limits.request_timeout,
+            overload,
         }
     }
 }
 
+/// When a request's head was read: the clock of `--request-timeout` starts there, so the time
+/// its body took counts (set by [`body_deadline`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Started(pub Instant);
+
 /// Refuses a request at once when `max_concurrent` are in flight; stops one that runs longer
-/// than `request_timeout`.
+/// than `request_timeout` (counted from [`Started`]). Every 503 leaves with `Retry-After`.
 pub async fn capacity(State(cap): State<Arc<Capacity>>, req: Request, next: Next) -> Response {
     let Ok(_permit) = cap.permits.clone().try_acquire_owned() else {
-        tracing::warn!("request refused: too many requests in flight");
+        cap.overload.note(Refusal::Busy);
         return with_retry_after(
             ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
@@ -136,20 +226,91 @@ pub async fn capacity(State(cap): State<Arc<Capacity>>, req: Request, next: Next
             Duration::from_secs(1),
         );
     };
-    match tokio::time::timeout(cap.timeout, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(
-                timeout_ms = cap.timeout.as_millis() as u64,
-                "request stopped: it ran out of time"
-            );
-            ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: messages::request_timeout(cap.timeout),
+    let started = req
+        .extensions()
+        .get::<Started>()
+        .map_or_else(Instant::now, |s| s.0);
+    let deadline = tokio::time::Instant::from_std(started + cap.timeout);
+    match tokio::time::timeout_at(deadline, next.run(req)).await {
+        Ok(mut resp) => {
+            // A busy password check, an unreachable store: a client may try again shortly.
+            if resp.status() == StatusCode::SERVICE_UNAVAILABLE
+                && !resp.headers().contains_key(header::RETRY_AFTER)
+            {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            .into_response()
+            resp
+        }
+        Err(_) => {
+            cap.overload.note(Refusal::RequestTimeout);
+            with_retry_after(
+                ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: messages::request_timeout(cap.timeout),
+                },
+                Duration::from_secs(1),
+            )
         }
     }
+}
+
+/// What [`body_deadline`] needs.
+pub struct BodyRead {
+    pub timeout: Duration,
+    pub request_timeout: Duration,
+    pub limit: usize,
+    pub overload: Arc<Overload>,
+}
+
+/// Reads a request's body in full, within `min(body_read_timeout, request_timeout)` and the body
+/// limit, before the request goes on to take a slot of [`capacity`]: a client that trickles its
+/// body holds its connection, never a slot. Over the deadline: 408 (503 with the request-timeout
+/// message when the request's own clock is the shorter one), and the connection is closed.
+pub async fn body_deadline(State(cfg): State<Arc<BodyRead>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(Started(started));
+    if body.is_end_stream() {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let wait = cfg.timeout.min(cfg.request_timeout);
+    let read = tokio::time::timeout(wait, axum::body::to_bytes(body, cfg.limit)).await;
+    let mut resp = match read {
+        Ok(Ok(bytes)) => {
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
+        Ok(Err(e)) => {
+            if e.into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::too_large(cfg.limit).into_response()
+            } else {
+                ApiError::bad_request(messages::BODY_UNREADABLE).into_response()
+            }
+        }
+        Err(_) => {
+            cfg.overload.note(Refusal::BodyTimeout);
+            if cfg.timeout < cfg.request_timeout {
+                envelope(StatusCode::REQUEST_TIMEOUT, &messages::body_timeout(wait))
+            } else {
+                with_retry_after(
+                    ApiError {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        message: messages::request_timeout(cfg.request_timeout),
+                    },
+                    Duration::from_secs(1),
+                )
+            }
+        }
+    };
+    // The rest of the body is unread: the connection cannot carry another request.
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 fn with_retry_after(error: ApiError, wait: Duration) -> Response {
@@ -270,7 +431,7 @@ impl AuthOutcome {
 
 /// The address a client is counted under: IPv4 as is, IPv6 by its /64 (one subscriber's usual
 /// allotment), IPv4-mapped IPv6 as IPv4.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -283,31 +444,60 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The client of a request: the peer, or — when the peer is a trusted proxy — the right-most
-/// `X-Forwarded-For` address that is not itself a trusted proxy.
+/// One `X-Forwarded-For` entry: an address, also with a port (`192.0.2.1:4711`,
+/// `[2001:db8::1]:443`) or in brackets (`[2001:db8::1]`); anything else is `None`.
+fn forwarded_hop(entry: &str) -> Option<IpAddr> {
+    let e = entry.trim();
+    let ip = e
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| e.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            e.strip_prefix('[')?
+                .strip_suffix(']')?
+                .parse::<Ipv6Addr>()
+                .ok()
+                .map(IpAddr::V6)
+        })?;
+    Some(ip.to_canonical())
+}
+
+/// The client of a request. The peer, unless it is a trusted proxy; then `X-Forwarded-For` is
+/// read entry by entry from the right (each proxy appends the address it was reached from):
+///
+/// - a trusted proxy is skipped;
+/// - the first valid address that is not a trusted proxy is the client;
+/// - an entry that is not an address (or a header line that is not text) is untrusted: the walk
+///   stops there and the client is the nearest hop on its right — the trusted proxy that reported
+///   it (or the peer) — since nothing left of it can be believed;
+/// - empty entries (`a,,b`) are skipped (RFC 9110 §5.6.1);
+/// - when every entry is a trusted proxy, the left-most one is the client.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     let peer = peer.to_canonical();
     if !is_trusted(peer) {
         return peer;
     }
-    let mut client = peer;
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .map(|h| h.parse::<IpAddr>().map(|ip| ip.to_canonical()))
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    for hop in hops.into_iter().rev() {
-        client = hop;
-        if !is_trusted(hop) {
-            break;
+    let mut nearest = peer;
+    let lines: Vec<&HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
+    for line in lines.into_iter().rev() {
+        let Ok(text) = line.to_str() else {
+            return nearest;
+        };
+        for entry in text.rsplit(',') {
+            if entry.trim().is_empty() {
+                continue;
+            }
+            let Some(hop) = forwarded_hop(entry) else {
+                return nearest;
+            };
+            if !is_trusted(hop) {
+                return hop;
+            }
+            nearest = hop;
         }
     }
-    client
+    nearest
 }
 
 #[derive(Debug, Clone)]
@@ -319,6 +509,8 @@ struct Entry {
     level: u32,
     locked_until: Option<Instant>,
     last_seen: Instant,
+    /// Password checks under way, each counted as a failure until it is settled.
+    in_flight: u32,
 }
 
 impl Entry {
@@ -329,7 +521,46 @@ impl Entry {
             level: 0,
             locked_until: None,
             last_seen: now,
+            in_flight: 0,
         }
+    }
+
+    /// Whether nothing needs remembering (the entry can go).
+    fn empty(&self, now: Instant) -> bool {
+        self.failures == 0
+            && self.level == 0
+            && self.in_flight == 0
+            && self.lock_left(now).is_none()
+    }
+
+    /// Counts a failure; answers how long the address is locked, if it now is.
+    fn fail(&mut self, cfg: &BruteForce, now: Instant) -> Option<Duration> {
+        if let Some(left) = self.lock_left(now) {
+            // Refused anyway; a lockout in force is not lengthened.
+            return Some(left);
+        }
+        if self.in_flight == 0 && self.stale(now, cfg.window) {
+            *self = Entry::fresh(now);
+        }
+        if self.level > 0 {
+            // On probation after a lockout: every failure locks again, twice as long.
+            self.level += 1;
+            let lock = backoff(cfg, self.level);
+            self.locked_until = Some(now + lock);
+            return Some(lock);
+        }
+        if now.duration_since(self.window_start) >= cfg.window {
+            self.failures = 0;
+            self.window_start = now;
+        }
+        self.failures += 1;
+        if self.failures >= cfg.max_failures {
+            self.failures = 0;
+            self.level = 1;
+            self.locked_until = Some(now + cfg.lockout);
+            return Some(cfg.lockout);
+        }
+        None
     }
 
     fn lock_left(&self, now: Instant) -> Option<Duration> {
@@ -340,6 +571,9 @@ impl Entry {
 
     /// Whether the entry holds nothing worth keeping at `now`.
     fn stale(&self, now: Instant, window: Duration) -> bool {
+        if self.in_flight > 0 {
+            return false;
+        }
         match self.locked_until {
             Some(u) => now >= u && now.duration_since(u) >= window,
             None => now.duration_since(self.window_start) >= window,
@@ -373,8 +607,25 @@ impl Throttle {
 
     /// Counts a failure; answers how long the address is locked, if it now is.
     pub fn failure(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        self.settle(ip, now, false, Outcome::Failed)
+    }
+
+    /// A success from the address: the next lockout is again the first of the schedule. A lockout
+    /// in force stays, and so does the count of failures in the current window (see SECURITY.md).
+    pub fn success(&self, ip: IpAddr, now: Instant) {
+        self.settle(ip, now, false, Outcome::Succeeded);
+    }
+
+    /// Reserves one password check for the address *before* it runs: it counts as a failure
+    /// until [`Throttle::settle`]d, so N concurrent guesses cannot get past the lockout — at
+    /// most as many checks run as failures are left before it (one while on probation).
+    /// `Err`: how long to wait (the lockout in force, or 1 s while the allowance is used up).
+    pub fn reserve(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let key = address_key(ip);
-        let mut entries = self.entries.lock().ok()?;
+        // A poisoned lock: refuse rather than check passwords unguarded.
+        let Ok(mut entries) = self.entries.lock() else {
+            return Err(Duration::from_secs(1));
+        };
         if !entries.contains_key(&key) && entries.len() >= self.cfg.max_tracked.max(1) {
             self.make_room(&mut entries, now);
         }
@@ -382,46 +633,67 @@ impl Throttle {
         let e = entries.entry(key).or_insert_with(|| Entry::fresh(now));
         e.last_seen = now;
         if let Some(left) = e.lock_left(now) {
-            // Refused anyway; a lockout in force is not lengthened.
-            return Some(left);
+            return Err(left);
         }
         if e.stale(now, cfg.window) {
             *e = Entry::fresh(now);
         }
-        if e.level > 0 {
-            // On probation after a lockout: every failure locks again, twice as long.
-            e.level += 1;
-            let lock = backoff(cfg, e.level);
-            e.locked_until = Some(now + lock);
-            return Some(lock);
-        }
-        if now.duration_since(e.window_start) >= cfg.window {
+        if e.level == 0 && now.duration_since(e.window_start) >= cfg.window {
             e.failures = 0;
             e.window_start = now;
         }
-        e.failures += 1;
-        if e.failures >= cfg.max_failures {
-            e.failures = 0;
-            e.level = 1;
-            e.locked_until = Some(now + cfg.lockout);
-            return Some(cfg.lockout);
+        let allowed = if e.level > 0 {
+            1
+        } else {
+            cfg.max_failures.saturating_sub(e.failures)
+        };
+        if e.in_flight >= allowed {
+            return Err(Duration::from_secs(1));
         }
-        None
+        e.in_flight += 1;
+        Ok(())
     }
 
-    /// A success from the address: the next lockout is again the first of the schedule. A lockout
-    /// in force stays, and so does the count of failures in the current window (see SECURITY.md).
-    pub fn success(&self, ip: IpAddr, now: Instant) {
+    /// Settles an attempt under one lock: releases its reservation (if `reserved`) and counts
+    /// its outcome, so no other attempt slips in between. Answers how long the address is
+    /// locked when a failure locked it.
+    pub fn settle(
+        &self,
+        ip: IpAddr,
+        now: Instant,
+        reserved: bool,
+        outcome: Outcome,
+    ) -> Option<Duration> {
         let key = address_key(ip);
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if let Some(e) = entries.get_mut(&key) {
-            e.level = 0;
-            if e.failures == 0 && e.lock_left(now).is_none() {
-                entries.remove(&key);
-            }
+        let mut entries = self.entries.lock().ok()?;
+        if outcome == Outcome::Failed
+            && !entries.contains_key(&key)
+            && entries.len() >= self.cfg.max_tracked.max(1)
+        {
+            self.make_room(&mut entries, now);
         }
+        let e = match outcome {
+            Outcome::Failed => entries.entry(key).or_insert_with(|| Entry::fresh(now)),
+            _ => entries.get_mut(&key)?,
+        };
+        if reserved {
+            e.in_flight = e.in_flight.saturating_sub(1);
+        }
+        let lock = match outcome {
+            Outcome::Failed => {
+                e.last_seen = now;
+                e.fail(&self.cfg, now)
+            }
+            Outcome::Succeeded => {
+                e.level = 0;
+                None
+            }
+            Outcome::Neither => None,
+        };
+        if e.empty(now) {
+            entries.remove(&key);
+        }
+        lock
     }
 
     /// Drops stale entries, then the least recently seen ones, until one more fits.
@@ -452,10 +724,47 @@ fn backoff(cfg: &BruteForce, level: u32) -> Duration {
     cfg.lockout.saturating_mul(factor).min(cfg.lockout_max)
 }
 
+/// How an authentication attempt ended, for [`Throttle::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Failed,
+    Succeeded,
+    /// Neither (a malformed request, a busy server, a fault): it does not count.
+    Neither,
+}
+
 /// What [`brute_force`] needs.
 pub struct Guard {
     pub throttle: Throttle,
     pub trusted_proxies: Vec<Cidr>,
+    pub overload: Arc<Overload>,
+}
+
+/// A password check reserved with [`Throttle::reserve`]; released uncounted if the request is
+/// dropped before it settles (a timeout, a closed connection).
+struct Reservation {
+    guard: Arc<Guard>,
+    ip: IpAddr,
+    open: bool,
+}
+
+impl Reservation {
+    fn settle(mut self, outcome: Outcome) -> Option<Duration> {
+        self.open = false;
+        self.guard
+            .throttle
+            .settle(self.ip, Instant::now(), true, outcome)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.open {
+            self.guard
+                .throttle
+                .settle(self.ip, Instant::now(), true, Outcome::Neither);
+        }
+    }
 }
 
 fn has_bearer(headers: &HeaderMap) -> bool {
@@ -505,34 +814,52 @@ pub async fn brute_force(
         return next.run(req).await;
     }
     let ip = client_ip(peer, req.headers(), &guard.trusted_proxies);
-    let now = Instant::now();
-    if token_endpoint && let Some(wait) = guard.throttle.locked(ip, now) {
-        tracing::warn!(client = %ip, "credentials refused: the address is locked out");
-        return locked_out(wait);
-    }
+    // A password check is reserved before it runs (counted as a failure until it settles).
+    let reservation = if token_endpoint {
+        match guard.throttle.reserve(ip, Instant::now()) {
+            Ok(()) => Some(Reservation {
+                guard: guard.clone(),
+                ip,
+                open: true,
+            }),
+            Err(wait) => {
+                guard.overload.note(Refusal::Lockout);
+                return locked_out(wait);
+            }
+        }
+    } else {
+        None
+    };
     let outcome = AuthOutcome::default();
     req.extensions_mut().insert(outcome.clone());
     let resp = next.run(req).await;
-    let failed = if token_endpoint {
-        resp.status() == StatusCode::UNAUTHORIZED
-    } else {
-        outcome.get() == AuthOutcome::REJECTED
-    };
-    let succeeded = if token_endpoint {
-        resp.status().is_success()
-    } else {
-        outcome.get() == AuthOutcome::ACCEPTED
-    };
-    let now = Instant::now();
-    if failed {
-        if let Some(wait) = guard.throttle.failure(ip, now) {
-            tracing::warn!(client = %ip, retry_after_ms = wait.as_millis() as u64, "authentication failures: the address is locked out");
-            return locked_out(wait);
+    let result = if token_endpoint {
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            Outcome::Failed
+        } else if resp.status().is_success() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Neither
         }
-    } else if succeeded {
-        guard.throttle.success(ip, now);
+    } else {
+        match outcome.get() {
+            AuthOutcome::REJECTED => Outcome::Failed,
+            AuthOutcome::ACCEPTED => Outcome::Succeeded,
+            _ => Outcome::Neither,
+        }
+    };
+    let lock = match reservation {
+        Some(r) => r.settle(result),
+        None if result == Outcome::Neither => None,
+        None => guard.throttle.settle(ip, Instant::now(), false, result),
+    };
+    match lock {
+        Some(wait) if result == Outcome::Failed => {
+            guard.overload.note(Refusal::Lockout);
+            locked_out(wait)
+        }
+        _ => resp,
     }
-    resp
 }
 
 #[cfg(test)]
@@ -670,5 +997,105 @@ mod tests {
         assert_eq!(client_ip(ip("10.0.0.1"), &h, &[]), ip("10.0.0.1"));
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.1"));
+    }
+
+    fn xff(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_read_entry_by_entry_from_the_right() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy = ip("10.0.0.1");
+        let client = |values: &[&'static str]| client_ip(proxy, &xff(values), &trusted);
+        // Trusted hops are skipped; the first untrusted address is the client.
+        assert_eq!(
+            client(&["203.0.113.7, 10.0.0.3, 10.0.0.2"]),
+            ip("203.0.113.7")
+        );
+        // An unparsable entry left of the client does not matter any more.
+        assert_eq!(
+            client(&["garbage, 203.0.113.7, 10.0.0.2"]),
+            ip("203.0.113.7")
+        );
+        // An unparsable entry where the client should be: the proxy that reported it is the
+        // client (nothing left of it is believed), not the whole header ignored.
+        assert_eq!(client(&["198.51.100.1, garbage, 10.0.0.2"]), ip("10.0.0.2"));
+        assert_eq!(client(&["198.51.100.1, unknown"]), proxy);
+        // Ports and brackets are read; IPv4-mapped IPv6 counts as IPv4.
+        assert_eq!(client(&["203.0.113.7:4711"]), ip("203.0.113.7"));
+        assert_eq!(client(&["[2001:db8::1]:443"]), ip("2001:db8::1"));
+        assert_eq!(client(&["[2001:db8::2]"]), ip("2001:db8::2"));
+        assert_eq!(client(&["::ffff:203.0.113.9"]), ip("203.0.113.9"));
+        // Empty entries are skipped (RFC 9110 §5.6.1).
+        assert_eq!(client(&["203.0.113.7,, ,10.0.0.2,"]), ip("203.0.113.7"));
+        // Several header lines are one list, in order.
+        assert_eq!(
+            client(&["198.51.100.1", "203.0.113.7, 10.0.0.2"]),
+            ip("203.0.113.7")
+        );
+        assert_eq!(client(&["198.51.100.1", "10.0.0.2"]), ip("198.51.100.1"));
+        // Only trusted hops: the left-most one.
+        assert_eq!(client(&["10.0.0.5, 10.0.0.2"]), ip("10.0.0.5"));
+        // No header: the peer.
+        assert_eq!(client(&[]), proxy);
+        // A line that is not text is untrusted too.
+        let mut h = xff(&["198.51.100.1"]);
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff203.0.113.7").unwrap(),
+        );
+        assert_eq!(client_ip(proxy, &h, &trusted), proxy);
+    }
+
+    #[test]
+    fn password_checks_are_reserved_before_they_run() {
+        let t = Throttle::new(cfg());
+        let a = ip("192.0.2.1");
+        let t0 = Instant::now();
+        // max_failures 3: three checks may run at once, the fourth waits.
+        for _ in 0..3 {
+            assert_eq!(t.reserve(a, t0), Ok(()));
+        }
+        assert_eq!(t.reserve(a, t0), Err(Duration::from_secs(1)));
+        // A success gives its reservation back.
+        assert_eq!(t.settle(a, t0, true, Outcome::Succeeded), None);
+        assert_eq!(t.reserve(a, t0), Ok(()));
+        // Three failures lock: no fourth check ever ran.
+        assert_eq!(t.settle(a, t0, true, Outcome::Failed), None);
+        assert_eq!(t.settle(a, t0, true, Outcome::Failed), None);
+        assert_eq!(
+            t.settle(a, t0, true, Outcome::Failed),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(t.reserve(a, t0), Err(Duration::from_secs(10)));
+        // On probation one check at a time.
+        let t1 = t0 + Duration::from_secs(11);
+        assert_eq!(t.reserve(a, t1), Ok(()));
+        assert_eq!(t.reserve(a, t1), Err(Duration::from_secs(1)));
+        // An attempt that ends in neither way is released uncounted.
+        assert_eq!(t.settle(a, t1, true, Outcome::Neither), None);
+        assert_eq!(t.reserve(a, t1), Ok(()));
+        assert_eq!(
+            t.settle(a, t1, true, Outcome::Failed),
+            Some(Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn overload_counts_until_reported() {
+        let o = Overload::default();
+        assert!(o.take().is_none());
+        o.note(Refusal::Busy);
+        o.note(Refusal::Busy);
+        o.note(Refusal::AcceptError);
+        let c = o.take().unwrap();
+        assert_eq!(c[Refusal::Busy as usize], 2);
+        assert_eq!(c[Refusal::AcceptError as usize], 1);
+        assert!(o.take().is_none());
     }
 }

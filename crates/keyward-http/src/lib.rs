@@ -16,8 +16,11 @@ pub mod openapi;
 pub mod permissions;
 pub mod publish;
 mod routes;
+pub mod server;
 mod service;
 pub mod tls;
+
+pub use server::serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +50,8 @@ pub struct Config {
     pub limits: edge::Limits,
     /// Public JWKS and agent deployments (`publish.rs`).
     pub publish: publish::PublishConfig,
+    /// How often refusals of unauthenticated callers are summarised in the audit trail.
+    pub audit_summary_interval: Duration,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             fetch: fetch::FetchPolicy::default(),
             limits: edge::Limits::default(),
             publish: publish::PublishConfig::default(),
+            audit_summary_interval: Duration::from_secs(60),
         }
     }
 }
@@ -69,6 +75,12 @@ pub struct Inner {
     pub auth: Arc<Auth>,
     pub publisher: Arc<publish::Publisher>,
     pub config: Config,
+    /// What the edge refused, logged once a second at most.
+    pub overload: Arc<edge::Overload>,
+    /// Argon2id work, capped (`auth::PasswordWork`).
+    pub passwords: auth::PasswordWork,
+    /// Refusals of unauthenticated callers awaiting their summary record.
+    pub audit_summary: Arc<audit::Summary>,
 }
 
 impl std::ops::Deref for AppState {
@@ -83,11 +95,36 @@ impl AppState {
         let auth = Arc::new(Auth::new(store.clone()).await?);
         auth.watch_other_nodes();
         let publisher = publish::Publisher::new(store.clone(), config.publish.clone());
+        let overload = Arc::new(edge::Overload::default());
+        let passwords = auth::PasswordWork::new(
+            config.limits.password_checks,
+            config.limits.password_check_wait,
+            overload.clone(),
+        );
+        let audit_summary = Arc::new(audit::Summary::new(config.audit_summary_interval));
+        // Ends each summary interval; stops when the state is dropped.
+        let summary = Arc::downgrade(&audit_summary);
+        let summary_store = store.clone();
+        let every = config.audit_summary_interval.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(summary) = summary.upgrade() else {
+                    return;
+                };
+                summary.flush(&summary_store).await;
+            }
+        });
         Ok(AppState(Arc::new(Inner {
             store,
             auth,
             publisher,
             config,
+            overload,
+            passwords,
+            audit_summary,
         })))
     }
 }
@@ -164,8 +201,15 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     let guard = Arc::new(edge::Guard {
         throttle: edge::Throttle::new(limits.brute_force.clone()),
         trusted_proxies: limits.trusted_proxies.clone(),
+        overload: state.overload.clone(),
     });
-    let capacity = Arc::new(edge::Capacity::new(&limits));
+    let capacity = Arc::new(edge::Capacity::new(&limits, state.overload.clone()));
+    let body_read = Arc::new(edge::BodyRead {
+        timeout: limits.body_read_timeout,
+        request_timeout: limits.request_timeout,
+        limit: body_limit,
+        overload: state.overload.clone(),
+    });
     let json_cap = edge::JsonCap {
         max_depth: limits.json_max_depth,
         body_limit,
@@ -196,9 +240,11 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             normalize_errors(r, body_limit)
         }))
         .layer(middleware::from_fn_with_state(state, audit::record))
-        // Outside the audit record, which reads the body first: a client that stalls its body
-        // must hold a slot and run against the clock (an overload refusal is not recorded).
+        // Outside the audit record: an overload refusal is not recorded.
         .layer(middleware::from_fn_with_state(capacity, edge::capacity))
+        // Outside the cap: a body is read in full (within its deadline) before the request takes
+        // a slot, so a client that trickles its body holds no slot.
+        .layer(middleware::from_fn_with_state(body_read, edge::body_deadline))
         .layer(tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new(SENSITIVE_HEADERS))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
@@ -208,6 +254,11 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                 })
                 .on_response(
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
+                )
+                // Not ERROR per 5xx: an overload would write a line per refused request (the
+                // edge's refusals are summarised by `edge::Overload`; real faults log themselves).
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
                 ),
         )
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -298,38 +349,6 @@ async fn normalize_errors(resp: Response, body_limit: usize) -> Response {
         ),
     };
     error::envelope(status, &message).into_response()
-}
-
-/// Serves until `shutdown` completes, then drains in-flight requests; over TLS when `tls` is
-/// given.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::ServiceExt;
-    let publisher = state.publisher.clone();
-    // Long polls end as soon as the stop is asked for, so they do not hold the drain.
-    let shutdown = async move {
-        shutdown.await;
-        publisher.close();
-    };
-    let service = app(state);
-    let service =
-        ServiceExt::<Request>::into_make_service_with_connect_info::<edge::PeerAddr>(service);
-    match tls {
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(config) => {
-            axum::serve(tls::TlsListener::new(listener, config)?, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
 }
 
 /// How long `serve`'s caller should wait for draining before giving up.

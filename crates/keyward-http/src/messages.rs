@@ -194,6 +194,13 @@ pub fn request_timeout(limit: std::time::Duration) -> String {
     )
 }
 
+pub fn body_timeout(limit: std::time::Duration) -> String {
+    format!("The request body did not arrive within {}!", seconds(limit))
+}
+
+pub const PASSWORD_CHECKS_BUSY: &str =
+    "The server is checking too many passwords at once! Try again in a moment (see Retry-After).";
+
 pub fn too_many_failures(wait: std::time::Duration) -> String {
     format!(
         "Too many failed authentication attempts from this address! Try again in {} (see Retry-After).",

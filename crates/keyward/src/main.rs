@@ -420,6 +420,44 @@ struct ServeArgs {
     /// The longest lockout.
     #[arg(long, env = "KEYWARD_AUTH_LOCKOUT_MAX", default_value = "15m", value_parser = parse_duration)]
     auth_lockout_max: Duration,
+    /// Longest time a request body may take to arrive in full (at most `--request-timeout`);
+    /// over it: 408 and the connection is closed. A request takes a slot of
+    /// `--max-concurrent-requests` only once its body is in.
+    #[arg(long, env = "KEYWARD_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    body_read_timeout: Duration,
+    /// Longest time from the first byte of a request head (for the first request: from
+    /// connecting) to its end; over it the connection is closed.
+    #[arg(long, env = "KEYWARD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
+    /// Longest silence of a keep-alive connection between two requests; then it is closed.
+    #[arg(long, env = "KEYWARD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Longest time a client may take to finish its TLS handshake.
+    #[arg(long, env = "KEYWARD_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    tls_handshake_timeout: Duration,
+    /// Most open connections of this node; lowered at start to fit the open-files limit
+    /// (`ulimit -n`). Connections over it are closed at once.
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Most open connections from one client address (IPv6: one /64; trusted proxies exempt);
+    /// 0: no cap. Connections over it are closed at once.
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    max_connections_per_address: u32,
+    /// Most password hashes and checks (Argon2id, ~19 MiB each) at once; 0: one per core.
+    #[arg(long, env = "KEYWARD_PASSWORD_CHECKS", default_value_t = 0)]
+    password_checks: u32,
+    /// Longest wait for a password check's turn; then 503 with `Retry-After`.
+    #[arg(long, env = "KEYWARD_PASSWORD_CHECK_WAIT", default_value = "5s", value_parser = parse_duration)]
+    password_check_wait: Duration,
+    /// Requests refused to unauthenticated callers are summarised in the audit trail: per
+    /// address and interval the first is recorded, the others in one record per status.
+    #[arg(long, env = "KEYWARD_AUDIT_SUMMARY_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    audit_summary_interval: Duration,
     /// Proxies (comma-separated CIDRs) whose `X-Forwarded-For` names the client for the lockout;
     /// without it, the connection's peer address is the client.
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -569,6 +607,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_age: args.jwks_max_age,
                 deploy_wait: args.deploy_wait,
             },
+            audit_summary_interval: args.audit_summary_interval,
         },
     )
     .await
@@ -609,6 +648,14 @@ fn limits(args: &ServeArgs) -> anyhow::Result<keyward_http::edge::Limits> {
         max_parts: args.max_multipart_parts as usize,
         json_max_depth: args.json_max_depth as usize,
         request_timeout: args.request_timeout,
+        body_read_timeout: args.body_read_timeout,
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        max_connections: args.max_connections as usize,
+        max_connections_per_address: args.max_connections_per_address as usize,
+        password_checks: args.password_checks as usize,
+        password_check_wait: args.password_check_wait,
         max_concurrent: args.max_concurrent_requests as usize,
         brute_force: keyward_http::edge::BruteForce {
             max_failures: args.auth_max_failures,

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::audit::{AuditSlot, Who};
-use crate::auth::{hash_password, new_token, verify_password};
+use crate::auth::new_token;
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Action, Category, Need, Principal};
@@ -228,9 +228,7 @@ async fn create_user(
     if password.chars().count() < 8 {
         return Err(ApiError::bad_request(messages::PASSWORD_TOO_SHORT));
     }
-    let phc = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(ApiError::internal)??;
+    let phc = app.passwords.hash(password).await?;
     let user = app
         .store
         .create_user(&username, &phc, body.sys_admin)
@@ -456,9 +454,7 @@ async fn client_credentials(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_PHC.to_owned());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = app.passwords.verify(password, phc).await?;
     let user = match user {
         Some(u) if ok => u,
         _ => return Err(ApiError::unauthorized(messages::BAD_CREDENTIALS)),

@@ -244,19 +244,32 @@ async fn a_request_over_its_time_is_stopped_with_503() {
     assert_eq!(envs["resultCount"], 0);
 }
 
+/// Opens a connection holding a long poll of environment `production` (waits `wait` seconds for a
+/// revision that never comes): a request in flight that holds its slot.
+async fn long_poll(s: &Server, wait: u32) -> TcpStream {
+    let host = authority(s);
+    let mut c = TcpStream::connect(&host).await.expect("connect");
+    let head = format!(
+        "GET /apiops/environments/production/agent/bundle?agent=hold&after=1000000&wait={wait} \
+         HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).await.expect("write");
+    c
+}
+
 #[tokio::test]
 async fn requests_over_the_concurrency_cap_get_503_at_once() {
     let s = Server::start_with(
         DataHome::new(),
-        &["--max-concurrent-requests", "1", "--request-timeout", "30s"],
+        &["--max-concurrent-requests", "1", "--request-timeout", "60s"],
     )
     .await;
-    // Hold the one slot with a request whose body never completes. A request of the harness may
-    // still be in flight right after the start, and then the stalled one is refused at once:
-    // try again until one gets no answer (it holds the slot).
+    s.create_environment("production").await;
+    // Hold the one slot with a long poll. A request of the harness may still be in flight right
+    // after the start, and then the poll is refused at once: try again until one gets no answer.
     let deadline = Instant::now() + Duration::from_secs(30);
     let held = loop {
-        let c = stalled_request(&s).await;
+        let c = long_poll(&s, 50).await;
         let mut byte = [0u8; 1];
         match tokio::time::timeout(Duration::from_millis(300), c.peek(&mut byte)).await {
             Err(_) => break c,
@@ -785,5 +798,405 @@ async fn no_secret_token_or_password_reaches_the_log() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+    }
+}
+
+// ---- issue #13: an edge that holds without credentials -----------------------------------------
+
+/// Reads from `c` until the server closes it (EOF or reset) or `limit` passes; whether it closed.
+async fn closed_within(c: &mut TcpStream, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, c.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// GET /healthz on a fresh connection: status and how long it took.
+async fn timed_health(s: &Server) -> (u16, Duration) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let status = client
+        .get(s.url("/healthz"))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16());
+    (status, t.elapsed())
+}
+
+#[tokio::test]
+async fn slow_heads_and_bodies_are_cut_and_health_stays_quick() {
+    let s = Server::start_with(
+        DataHome::new(),
+        &[
+            "--header-read-timeout",
+            "1s",
+            "--body-read-timeout",
+            "1s",
+            "--max-concurrent-requests",
+            "16",
+        ],
+    )
+    .await;
+    let host = authority(&s);
+    let started = Instant::now();
+    // 100 heads that never end and 100 bodies that never end, far more than the 16 slots.
+    let mut heads = Vec::new();
+    let mut bodies = Vec::new();
+    for _ in 0..100 {
+        let mut c = TcpStream::connect(&host).await.unwrap();
+        c.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: 1").as_bytes())
+            .await
+            .unwrap();
+        heads.push(c);
+        bodies.push(stalled_request(&s).await);
+    }
+    // The node keeps answering, quickly: slow bodies hold no slot.
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        let (status, took) = timed_health(&s).await;
+        assert_eq!(status, 200, "log:\n{}", s.log_text());
+        worst = worst.max(took);
+    }
+    assert!(worst < Duration::from_secs(1), "healthz took {worst:?}");
+    // Every slow head is closed within its deadline (1 s, plus scheduling slack).
+    for c in &mut heads {
+        assert!(
+            closed_within(c, Duration::from_secs(5)).await,
+            "a slow head was still open after {:?}",
+            started.elapsed()
+        );
+    }
+    // A slow body is answered 408 and its connection closed.
+    let (status, head, body) = read_response(&mut bodies[0]).await;
+    assert_eq!(status, 408, "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_error(
+        status,
+        &body,
+        408,
+        "The request body did not arrive within 1 second!",
+    );
+    for c in &mut bodies[1..] {
+        assert!(closed_within(c, Duration::from_secs(5)).await);
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // Nothing was created, and nothing logged a line per refusal.
+    let (status, envs) = s.get("/apiops/environments/", Some(ADMIN)).await;
+    assert_success(status, &envs);
+    assert_eq!(envs["resultCount"], 0);
+    let log = s.log_text();
+    assert!(log.lines().count() < 40, "{log}");
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let s = Server::start_with(
+        DataHome::new(),
+        &["--idle-timeout", "1s", "--header-read-timeout", "20s"],
+    )
+    .await;
+    let host = authority(&s);
+    let mut c = TcpStream::connect(&host).await.unwrap();
+    for _ in 0..2 {
+        c.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (status, _, _) = read_response(&mut c).await;
+        assert_eq!(status, 200);
+    }
+    // Kept alive between requests, then closed after a second of silence.
+    let idle = Instant::now();
+    assert!(closed_within(&mut c, Duration::from_secs(10)).await);
+    let after = idle.elapsed();
+    assert!(
+        after >= Duration::from_millis(800) && after < Duration::from_secs(5),
+        "closed after {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn connections_over_the_per_address_cap_are_closed_at_once() {
+    let s = Server::start_with(DataHome::new(), &["--max-connections-per-address", "8"]).await;
+    let host = authority(&s);
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(&host).await.unwrap();
+        // Each one is served: it holds its place.
+        c.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (status, _, _) = read_response(&mut c).await;
+        assert_eq!(status, 200);
+        held.push(c);
+    }
+    // The ninth from the same address is closed at once, unanswered.
+    let t = Instant::now();
+    let mut ninth = TcpStream::connect(&host).await.unwrap();
+    let _ = ninth
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), ninth.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the ninth connection was not closed");
+    assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // Another address is not affected.
+    let other = client_from("127.0.0.2");
+    let resp = other.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // A closed connection gives its place back.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = TcpStream::connect(&host).await.unwrap();
+        let _ = c
+            .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await;
+        let mut chunk = [0u8; 12];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), c.read(&mut chunk)).await
+            && n > 0
+        {
+            assert!(chunk.starts_with(b"HTTP/1.1 200"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place was never given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_password_guesses_cannot_outrun_the_lockout() {
+    let s = Server::start_with(
+        DataHome::new(),
+        &["--auth-max-failures", "5", "--auth-lockout", "60s"],
+    )
+    .await;
+    let me = client_from("127.0.0.1");
+    let guesses = (0..80).map(|i| {
+        let me = me.clone();
+        let s = &s;
+        async move { password_login(s, &me, &format!("wrong-password-{i}"), None).await }
+    });
+    let answers = futures_join_all(guesses).await;
+    let checked = answers.iter().filter(|(st, _, _)| *st == 401).count();
+    let locked = answers.iter().filter(|(st, _, _)| *st == 429).count();
+    assert_eq!(checked + locked, 80, "{answers:?}");
+    // At most 5 passwords were checked: 4 answered 401, the fifth began the lockout.
+    assert!(checked <= 4, "{checked} guesses were answered 401");
+    for (_, retry, _) in answers.iter().filter(|(st, _, _)| *st == 429) {
+        assert!(retry.is_some());
+    }
+    // The right password is refused while the lockout lasts.
+    let (status, retry, body) = password_login(&s, &me, "admin-password-1", None).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry.unwrap().parse::<u64>().unwrap() > 1);
+}
+
+#[tokio::test]
+async fn password_checks_beyond_the_cap_get_503_with_retry_after() {
+    let s = Server::start_with(
+        DataHome::new(),
+        &[
+            "--password-checks",
+            "1",
+            "--password-check-wait",
+            "1ms",
+            "--auth-max-failures",
+            "0",
+        ],
+    )
+    .await;
+    let logins = (0..24).map(|i| {
+        let s = &s;
+        async move {
+            let me = client_from(&format!("127.0.1.{i}"));
+            password_login(s, &me, "admin-password-1", None).await
+        }
+    });
+    let answers = futures_join_all(logins).await;
+    let ok = answers.iter().filter(|(st, _, _)| *st == 200).count();
+    let busy: Vec<_> = answers.iter().filter(|(st, _, _)| *st == 503).collect();
+    assert_eq!(ok + busy.len(), 24, "{answers:?}");
+    assert!(ok >= 1, "{answers:?}");
+    assert!(
+        !busy.is_empty(),
+        "no login waited for its turn: {answers:?}"
+    );
+    let (_, retry, body) = busy[0];
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_error(
+        503,
+        body,
+        503,
+        "The server is checking too many passwords at once! Try again in a moment (see Retry-After).",
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_unauthenticated_requests_writes_a_bounded_audit_trail() {
+    let data = DataHome::new();
+    let s = Server::start_with(data.clone(), &["--audit-summary-interval", "1s"]).await;
+    let before = audit_records(&s).await.len();
+    let started = Instant::now();
+    // In waves of 100: more connections at once from one address would meet its cap (256).
+    let mut statuses = Vec::new();
+    for wave in 0..3 {
+        let flood = (wave * 100..(wave + 1) * 100).map(|i| {
+            let s = &s;
+            async move {
+                let token = (i % 3 == 0).then(|| format!("kw_bad-{i}"));
+                s.post(
+                    "/apiops/environments/",
+                    token.as_deref(),
+                    json!({"name": format!("e{i}"), "type": "TEST"}),
+                )
+                .await
+                .0
+            }
+        });
+        statuses.extend(futures_join_all(flood).await);
+    }
+    assert!(
+        statuses.iter().all(|st| *st == 401 || *st == 429),
+        "{statuses:?}"
+    );
+    let intervals = started.elapsed().as_secs() + 2;
+    // Within a few intervals every refusal is accounted for: the first of each interval on its
+    // own, the others in summary records carrying their count.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (singles, summaries) = loop {
+        let records = audit_records(&s).await;
+        let new = &records[before..];
+        let singles: Vec<&Value> = new
+            .iter()
+            .filter(|r| r["route"] == "/apiops/environments")
+            .collect();
+        let summaries: Vec<&Value> = new
+            .iter()
+            .filter(|r| r["action"] == "refused-unauthenticated")
+            .collect();
+        let counted: u64 = summaries
+            .iter()
+            .map(|r| r["objectName"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum();
+        if singles.len() as u64 + counted == 300 {
+            break (singles.len(), summaries.len());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} single records, {counted} counted; records: {new:?}",
+            singles.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(singles as u64 <= intervals, "{singles} single records");
+    assert!(
+        summaries as u64 <= 2 * intervals,
+        "{summaries} summary records"
+    );
+    // The chain still verifies.
+    assert!(s.stop().await.success());
+    let (ok, out) = data.audit_verify();
+    assert!(ok, "{out}");
+}
+
+/// Every audit record, oldest first.
+async fn audit_records(s: &Server) -> Vec<Value> {
+    let mut out = Vec::new();
+    for page in 0.. {
+        let (status, body) = s
+            .get(
+                &format!("/apiops/audit/?size=1000&page={page}"),
+                Some(ADMIN),
+            )
+            .await;
+        assert_success(status, &body);
+        let list = body["resultList"].as_array().unwrap().clone();
+        let n = list.len();
+        out.extend(list);
+        if n < 1000 {
+            break;
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Runs futures concurrently on this task; their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn silent_tls_handshakes_and_slow_heads_over_tls_are_cut() {
+    let cert = fixture("tls/server.pem").display().to_string();
+    let key = fixture("tls/server.key").display().to_string();
+    let mut s = Server::start_with(
+        DataHome::new(),
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-handshake-timeout",
+            "1s",
+            "--header-read-timeout",
+            "1s",
+        ],
+    )
+    .await;
+    let host = authority(&s);
+    // A client that connects and never says hello is closed after the handshake's time.
+    let t = Instant::now();
+    let mut silent = TcpStream::connect(&host).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(6)).await);
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        t.elapsed()
+    );
+    // Many of them do not keep the node from serving others.
+    let mut many = Vec::new();
+    for _ in 0..50 {
+        many.push(TcpStream::connect(&host).await.unwrap());
+    }
+    s.client = https_client(true);
+    let resp = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    for c in &mut many {
+        assert!(closed_within(c, Duration::from_secs(6)).await);
     }
 }
