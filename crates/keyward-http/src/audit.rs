@@ -414,4 +414,62 @@ mod tests {
         );
         assert_eq!(action(&Method::POST, "/apiops/auth/token"), "issue-token");
     }
+
+    #[test]
+    fn management_deletes_name_their_objects() {
+        let entry = |route: &str, params: &[(&str, &str)]| {
+            let params: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            entry_for(
+                &Method::DELETE,
+                route,
+                &params,
+                &HashMap::new(),
+                Who::default(),
+                None,
+                200,
+            )
+        };
+        for (route, params, kind, name) in [
+            (
+                "/apiops/projects/{projectName}",
+                &[("projectName", "shop")][..],
+                "project",
+                "shop",
+            ),
+            (
+                "/apiops/environments/{environmentName}",
+                &[("environmentName", "production")][..],
+                "environment",
+                "production",
+            ),
+            (
+                "/apiops/users/{username}",
+                &[("username", "alice")][..],
+                "user",
+                "alice",
+            ),
+            (
+                "/apiops/projects/{projectName}/members/{username}",
+                &[("projectName", "shop"), ("username", "alice")][..],
+                "member",
+                "alice",
+            ),
+        ] {
+            let e = entry(route, params);
+            assert_eq!(e.object_kind.as_deref(), Some(kind), "{route}");
+            assert_eq!(e.object_name.as_deref(), Some(name), "{route}");
+            assert_eq!(e.action, "delete");
+            assert!(audited(&Method::DELETE, route));
+        }
+        // Listing users, tokens and members is a read, not recorded.
+        assert!(!audited(&Method::GET, "/apiops/users"));
+        assert!(!audited(&Method::GET, "/apiops/users/{username}/tokens"));
+        assert!(!audited(
+            &Method::GET,
+            "/apiops/projects/{projectName}/members"
+        ));
+    }
 }

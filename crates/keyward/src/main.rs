@@ -169,9 +169,14 @@ impl KeyArgs {
     /// The primary key given by flag, environment or key file, if any.
     fn primary(&self) -> anyhow::Result<Option<Kek>> {
         if let Some(k) = &self.master_key {
+            tracing::info!("master key: given by --master-key / KEYWARD_MASTER_KEY");
             return parse_key(k, "KEYWARD_MASTER_KEY").map(Some);
         }
         if let Some(path) = &self.master_key_file {
+            tracing::info!(
+                "master key: read from the file {}",
+                absolute(path).display()
+            );
             return read_key_file(path).map(Some);
         }
         Ok(None)
@@ -194,6 +199,10 @@ impl KeyArgs {
             previous.push(read_key_file(&old)?);
         }
         if path.exists() {
+            tracing::info!(
+                "master key: read from the key file {}",
+                absolute(&path).display()
+            );
             return Ok(Keyring::new(read_key_file(&path)?, previous));
         }
         if store.has_key_check().await? {
@@ -208,8 +217,8 @@ impl KeyArgs {
         let (kek, text) = Kek::generate();
         write_key_file(&path, &text, true)?;
         tracing::info!(
-            "created the master key file {} (mode 0600); back it up separately from the database",
-            path.display()
+            "master key: created the key file {} (mode 0600); back it up separately from the database",
+            absolute(&path).display()
         );
         Ok(Keyring::new(kek, previous))
     }
@@ -289,7 +298,33 @@ struct StoreArgs {
     db_max_connections: u32,
 }
 
+/// A path made absolute against the working directory, for log lines that must be unambiguous.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
 impl StoreArgs {
+    /// What the store is, for the start-up log: kind and absolute path, or the redacted URL.
+    fn describe(&self) -> String {
+        match &self.database_url {
+            None => format!(
+                "SQLite database {}",
+                absolute(&self.data_dir.join("keyward.db")).display()
+            ),
+            Some(url) if url.starts_with("sqlite:") => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or_default();
+                format!(
+                    "SQLite database {}",
+                    absolute(std::path::Path::new(path)).display()
+                )
+            }
+            Some(url) => format!("PostgreSQL {}", keyward_store::redact(url)),
+        }
+    }
+
     /// The directory of the SQLite database (where its key file lives); `None` for PostgreSQL.
     fn sqlite_dir(&self) -> Option<PathBuf> {
         match &self.database_url {
@@ -348,6 +383,9 @@ struct ServeArgs {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `keyward_http=debug`.
     #[arg(long, env = "KEYWARD_LOG", default_value = "info")]
     log: String,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, env = "KEYWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Networks that JWK-by-URL fetches may reach although they are internal (loopback, private,
     /// link-local, …), as comma-separated CIDRs, e.g. `127.0.0.1/32,10.1.0.0/16`.
     #[arg(long, env = "KEYWARD_FETCH_ALLOW", value_delimiter = ',')]
@@ -432,21 +470,25 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes joined; never a backtrace (RUST_BACKTRACE is for panics).
+            eprintln!("keyward: error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Command::Serve(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_new(&args.log)
-                        .context("invalid --log filter")?,
-                )
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
+            init_logging(&args.log, args.log_format)?;
             runtime.block_on(serve(*args))
         }
         Command::Migrate(args) => runtime.block_on(async {
@@ -475,6 +517,51 @@ fn main() -> anyhow::Result<()> {
             code => std::process::exit(code),
         },
     }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
+}
+
+/// Logs to standard error with the filter `filter`, as text or one JSON object per line.
+fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("invalid --log filter {filter:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+/// The socket address of `--listen`: `HOST:PORT`, `[V6]:PORT`, or `:PORT` for every IPv4
+/// interface (`:0` picks a free port).
+fn listen_address(text: &str) -> anyhow::Result<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        bail!("--listen is empty: give HOST:PORT, e.g. 127.0.0.1:8080 (or :0 for a free port)");
+    }
+    let t = match t.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => t.to_owned(),
+    };
+    let port_ok = t
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if !port_ok {
+        bail!("--listen {text:?} is not HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080 or :0)");
+    }
+    Ok(t)
 }
 
 /// `keyward audit verify`: whether the chain is intact (the verdict goes to stdout).
@@ -512,7 +599,14 @@ async fn verify_audit(args: &VerifyArgs) -> anyhow::Result<bool> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Everything that can be refused is checked before the store is created or touched.
+    let bootstrap_settings = BootstrapSettings::from_env()?;
+    let listen = listen_address(&args.listen)?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let store = args.store.open().await?;
+    tracing::info!("store: {}", args.store.describe());
     let keyring = args.keys.keyring(&args.store, &store).await?;
     let primary = keyring.primary().id_hex();
     let (store, check) = unlock(store, keyring).await?;
@@ -526,7 +620,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "master key rotation under way: new secrets use this key; run `keyward rekey` to re-wrap the others"
         ),
     }
-    bootstrap(&store).await?;
+    bootstrap(&store, bootstrap_settings).await?;
     let state = AppState::new(
         store.clone(),
         Config {
@@ -542,9 +636,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow::anyhow!(e.message))?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -554,6 +645,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("keyward listening on {scheme}://{addr}");
+    // The bound address on standard output too, for scripts (`--listen :0`).
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {scheme}://{addr}");
+        let _ = out.flush();
+    }
     keyward_http::serve(listener, tls, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("keyward stopped");
@@ -753,20 +851,60 @@ async fn copy_store(from: &str, to: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// First start on an empty store: the system admin `admin`, the `admin` project and an admin
-/// token (`KEYWARD_BOOTSTRAP_TOKEN`, or a random one printed once). A non-empty store is untouched.
-async fn bootstrap(store: &Store) -> anyhow::Result<()> {
-    let given_token = std::env::var("KEYWARD_BOOTSTRAP_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    let given_password = std::env::var("KEYWARD_BOOTSTRAP_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if let Some(p) = &given_password
+/// The name of the admin's first personal access token (`DELETE
+/// /apiops/users/admin/tokens/bootstrap/` revokes it).
+const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
+/// The shortest `KEYWARD_BOOTSTRAP_TOKEN` accepted: a guessable admin token is refused.
+const MIN_BOOTSTRAP_TOKEN_CHARS: usize = 32;
+
+/// `KEYWARD_BOOTSTRAP_TOKEN` and `KEYWARD_BOOTSTRAP_PASSWORD`, checked before anything starts.
+struct BootstrapSettings {
+    token: Option<String>,
+    password: Option<String>,
+}
+
+impl BootstrapSettings {
+    fn from_env() -> anyhow::Result<BootstrapSettings> {
+        let token = std::env::var("KEYWARD_BOOTSTRAP_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        let password = std::env::var("KEYWARD_BOOTSTRAP_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        check_bootstrap(token.as_deref(), password.as_deref())?;
+        Ok(BootstrapSettings { token, password })
+    }
+}
+
+fn check_bootstrap(token: Option<&str>, password: Option<&str>) -> anyhow::Result<()> {
+    if let Some(t) = token {
+        let n = t.chars().count();
+        if n < MIN_BOOTSTRAP_TOKEN_CHARS {
+            bail!(
+                "KEYWARD_BOOTSTRAP_TOKEN has {n} characters; it needs at least \
+                 {MIN_BOOTSTRAP_TOKEN_CHARS} (e.g. kw_$(openssl rand -hex 24))"
+            );
+        }
+        if t.trim() != t || t.contains(char::is_whitespace) {
+            bail!("KEYWARD_BOOTSTRAP_TOKEN must not contain spaces");
+        }
+    }
+    if let Some(p) = password
         && p.chars().count() < 8
     {
         bail!("KEYWARD_BOOTSTRAP_PASSWORD must have at least 8 characters");
     }
+    Ok(())
+}
+
+/// First start on an empty store: the system admin `admin`, the `admin` project and an admin
+/// token named `bootstrap` (`KEYWARD_BOOTSTRAP_TOKEN`, or a random one printed once). A
+/// non-empty store is untouched, and says so when bootstrap variables were given.
+async fn bootstrap(store: &Store, settings: BootstrapSettings) -> anyhow::Result<()> {
+    let BootstrapSettings {
+        token: given_token,
+        password: given_password,
+    } = settings;
     let token = given_token.clone().unwrap_or_else(new_token);
     let password = given_password
         .clone()
@@ -785,7 +923,7 @@ async fn bootstrap(store: &Store) -> anyhow::Result<()> {
             admin_username: "admin".into(),
             admin_password_hash: phc,
             admin_project_name: "admin".into(),
-            token_name: "bootstrap".into(),
+            token_name: BOOTSTRAP_TOKEN_NAME.into(),
             token_hash: auth.hash_token(&token).to_vec(),
         })
         .await?;
@@ -797,10 +935,27 @@ async fn bootstrap(store: &Store) -> anyhow::Result<()> {
             eprintln!("keyward: admin password (shown once): {password}");
         }
         if given_token.is_none() {
-            eprintln!("keyward: admin personal API access token (shown once): {token}");
+            eprintln!(
+                "keyward: admin personal API access token '{BOOTSTRAP_TOKEN_NAME}' (shown once): {token}"
+            );
         } else {
             eprintln!(
-                "keyward: admin personal API access token: the value of KEYWARD_BOOTSTRAP_TOKEN"
+                "keyward: admin personal API access token '{BOOTSTRAP_TOKEN_NAME}': the value of KEYWARD_BOOTSTRAP_TOKEN"
+            );
+        }
+    } else {
+        let ignored: Vec<&str> = [
+            ("KEYWARD_BOOTSTRAP_TOKEN", given_token.is_some()),
+            ("KEYWARD_BOOTSTRAP_PASSWORD", given_password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if !ignored.is_empty() {
+            tracing::warn!(
+                "{} ignored: the store already has users, so nothing was bootstrapped; use a token \
+                 of an existing user (or delete the data directory to start afresh)",
+                ignored.join(" and ")
             );
         }
     }

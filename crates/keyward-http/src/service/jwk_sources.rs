@@ -287,7 +287,8 @@ pub struct GenerateRequest {
     okp: Option<GenerateParams>,
 }
 
-const KEY_TYPES: &[&str] = &["RSA", "EC", "OCT", "OKP"];
+/// `type` of a generated JWK.
+pub const KEY_TYPES: &[&str] = &["RSA", "EC", "OCT", "OKP"];
 
 fn jose_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(e.to_string())
