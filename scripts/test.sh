@@ -34,6 +34,8 @@ echo "== cargo test (embedded SQLite store)"
 
 # The README's quick start, run as a newcomer would, against the binary just built.
 scripts/readme-check.sh
+# The systemd unit of docs/ (systemd-analyze verify).
+scripts/systemd-check.sh
 
 # PostgreSQL: a given server (KEYWARD_TEST_DATABASE_URL), or a throwaway cluster.
 if [ -z "${KEYWARD_TEST_DATABASE_URL:-}" ]; then

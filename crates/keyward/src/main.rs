@@ -49,6 +49,14 @@ enum Command {
     Rekey(RekeyArgs),
     /// Follow one environment and write what is deployed there into a directory (docs/agent.md).
     Agent(Box<agent::AgentArgs>),
+    /// Print a shell completion script, e.g. `keyward completions bash > /etc/bash_completion.d/keyward`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `keyward man | man -l -`.
+    Man,
 }
 
 #[derive(Args)]
@@ -58,7 +66,7 @@ struct RekeyArgs {
     #[command(flatten)]
     keys: KeyArgs,
     /// Records re-wrapped per transaction.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, env = "KEYWARD_REKEY_BATCH", default_value_t = 500)]
     batch: usize,
 }
 
@@ -274,11 +282,12 @@ enum StoreCommand {
     /// Copy everything from one store into a new, empty one (e.g. SQLite to PostgreSQL), then
     /// compare the row counts of both. Stop the servers of the source first.
     Copy {
-        /// The source, e.g. `sqlite://./keyward-data/keyward.db`.
-        #[arg(long)]
+        /// The source, e.g. `sqlite://./keyward-data/keyward.db`; prefer the environment
+        /// variable, which keeps a password out of the process list.
+        #[arg(long, env = "KEYWARD_SOURCE_DATABASE_URL", hide_env_values = true)]
         from: String,
         /// The target, e.g. `postgres://keyward:pw@db:5432/keyward`; migrated, must be empty.
-        #[arg(long)]
+        #[arg(long, env = "KEYWARD_TARGET_DATABASE_URL", hide_env_values = true)]
         to: String,
     },
 }
@@ -510,6 +519,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !intact {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "keyward", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let cli = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cli)
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
             Ok(())
         }
         Command::Agent(args) => match agent::main(*args, &runtime)? {
@@ -982,4 +1003,57 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested: draining in-flight requests");
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+
+    /// Every option of every subcommand can also be set from the environment (containers,
+    /// systemd units, and secrets kept off the process list).
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_positional() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_env().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(
+            &<Cli as clap::CommandFactory>::command(),
+            "keyward",
+            &mut missing,
+        );
+        assert!(missing.is_empty(), "flags without env: {missing:?}");
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(listen_address(":0").unwrap(), "0.0.0.0:0");
+        assert_eq!(listen_address("127.0.0.1:0").unwrap(), "127.0.0.1:0");
+        assert_eq!(listen_address("[::1]:8080").unwrap(), "[::1]:8080");
+        assert_eq!(listen_address("localhost:80").unwrap(), "localhost:80");
+        for bad in ["", "8080", "host", ":x", "host:99999"] {
+            assert!(listen_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bootstrap_tokens_need_32_characters() {
+        assert!(check_bootstrap(Some("short"), None).is_err());
+        assert!(check_bootstrap(Some(&"x".repeat(31)), None).is_err());
+        assert!(check_bootstrap(Some(&"x".repeat(32)), None).is_ok());
+        assert!(check_bootstrap(Some(&format!("{} y", "x".repeat(32))), None).is_err());
+        assert!(check_bootstrap(None, Some("short")).is_err());
+        assert!(check_bootstrap(None, None).is_ok());
+    }
 }

@@ -1381,3 +1381,43 @@ async fn the_openapi_document_passes_openapi_spec_validator() {
             .contains("JwkFromCertificate")
     );
 }
+
+#[test]
+fn the_command_line_prints_completions_a_manual_and_takes_urls_from_the_environment() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&["completions", "bash"]).contains("_keyward()"));
+    assert!(run(&["completions", "zsh"]).contains("#compdef keyward"));
+    let man = run(&["man"]);
+    assert!(man.starts_with(".ie") || man.contains(".TH"), "{man}");
+    assert!(man.contains("keyward"));
+    // Database passwords stay off the command line; every flag has its variable.
+    let copy = run(&["store", "copy", "--help"]);
+    for var in ["KEYWARD_SOURCE_DATABASE_URL", "KEYWARD_TARGET_DATABASE_URL"] {
+        assert!(copy.contains(var), "{copy}");
+    }
+    let agent = run(&["agent", "--help"]);
+    for var in [
+        "KEYWARD_AGENT_SERVER",
+        "KEYWARD_AGENT_TOKEN",
+        "KEYWARD_AGENT_ENVIRONMENT",
+        "KEYWARD_AGENT_PROJECTS",
+        "KEYWARD_AGENT_OUT",
+        "KEYWARD_AGENT_ON_CHANGE",
+        "KEYWARD_AGENT_ON_CHANGE_TIMEOUT",
+        "KEYWARD_AGENT_NAME",
+        "KEYWARD_AGENT_WAIT",
+        "KEYWARD_AGENT_CA_FILE",
+        "KEYWARD_AGENT_ONCE",
+    ] {
+        assert!(agent.contains(var), "{var} missing in {agent}");
+    }
+    assert!(run(&["serve", "--help"]).contains("KEYWARD_LOG_FORMAT"));
+    assert!(run(&["rekey", "--help"]).contains("KEYWARD_REKEY_BATCH"));
+}
