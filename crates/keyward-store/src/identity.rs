@@ -362,6 +362,16 @@ impl EnvironmentContents {
     }
 }
 
+/// name, kind, environment name, created, expires, last used.
+type TokenRow = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
 /// A change to a user; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserChange {
@@ -550,14 +560,7 @@ impl Store {
 
     /// A user's personal and agent tokens (client-credentials tokens are sessions, not listed).
     pub async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenInfo>> {
-        let rows: Vec<(
-            String,
-            String,
-            Option<String>,
-            i64,
-            Option<i64>,
-            Option<i64>,
-        )> = sqlx::query_as(
+        let rows: Vec<TokenRow> = sqlx::query_as(
             "SELECT t.name, t.kind, e.name, t.created_at, t.expires_at, t.last_used_at \
                  FROM access_tokens t LEFT JOIN environments e ON e.id = t.environment_id \
                  WHERE t.user_id = $1 AND t.kind <> $2 ORDER BY t.name",
