@@ -225,7 +225,7 @@ impl KeyArgs {
         let (kek, text) = Kek::generate();
         write_key_file(&path, &text, true)?;
         tracing::info!(
-            "master key: created the key file {} (mode 0600); back it up separately from the database",
+            "master key: created the master key file {} (mode 0600); back it up separately from the database",
             absolute(&path).display()
         );
         Ok(Keyring::new(kek, previous))

@@ -1219,7 +1219,7 @@ async fn start_up_names_store_key_and_address_and_warns_of_ignored_bootstrap_var
         );
         assert!(
             log.contains(&format!(
-                "master key: created the key file {}",
+                "master key: created the master key file {}",
                 data.dir.path().join("master.key").display()
             )),
             "{log}"
