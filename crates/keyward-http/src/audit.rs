@@ -246,6 +246,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         .get::<ConnectInfo<crate::edge::PeerAddr>>()
         .map(|c| c.0.0.ip().to_string());
     let method = parts.method.clone();
+    let parts_query = parts.uri.query().map(str::to_owned);
     // The body is read here (as the handler would) to learn the name of a created object.
     let (body_names, body) = if method == Method::GET {
         (HashMap::new(), body)
@@ -282,7 +283,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
     {
         who.username = Some(claimed.clone());
     }
-    let entry = entry_for(
+    let mut entry = entry_for(
         &method,
         &route,
         &params,
@@ -291,7 +292,16 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         client_addr,
         resp.status().as_u16(),
     );
+    if method == Method::DELETE && forced(parts_query.as_deref()) {
+        // `?force=true`: the project or environment went with everything in it.
+        entry.action = "force-delete".into();
+    }
     finish(&app, entry, resp).await
+}
+
+/// Whether a query string asks for `force=true`.
+fn forced(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("force=true")))
 }
 
 fn entry_for(
@@ -413,6 +423,14 @@ mod tests {
             "delete"
         );
         assert_eq!(action(&Method::POST, "/apiops/auth/token"), "issue-token");
+    }
+
+    #[test]
+    fn force_is_read_from_the_query() {
+        assert!(forced(Some("force=true")));
+        assert!(forced(Some("a=b&force=TRUE")));
+        assert!(!forced(Some("force=false")));
+        assert!(!forced(None));
     }
 
     #[test]

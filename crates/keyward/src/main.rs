@@ -480,7 +480,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // A bad flag or environment value is a configuration error like the others.
+            eprintln!("keyward: {}", one_line(&e.render().to_string()));
+            return std::process::ExitCode::from(1);
+        }
+    };
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -538,6 +554,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             code => std::process::exit(code),
         },
     }
+}
+
+/// clap's error text up to its usage hint, on one line.
+fn one_line(text: &str) -> String {
+    let head = text.split("\n\n").next().unwrap_or_default();
+    head.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// How log lines are written.
@@ -1034,6 +1060,17 @@ mod cli_tests {
             &mut missing,
         );
         assert!(missing.is_empty(), "flags without env: {missing:?}");
+    }
+
+    #[test]
+    fn clap_errors_fit_on_one_line() {
+        let e = <Cli as clap::Parser>::try_parse_from(["keyward", "agent", "--out", "/tmp/x"])
+            .err()
+            .unwrap();
+        let line = one_line(&e.render().to_string());
+        assert!(line.starts_with("error: "), "{line}");
+        assert!(line.contains("--server"), "{line}");
+        assert!(!line.contains('\n'));
     }
 
     #[test]

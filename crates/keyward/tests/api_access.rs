@@ -1123,10 +1123,16 @@ async fn projects_and_environments_are_deleted_only_when_empty_or_forced() {
     assert_eq!(status, 200, "{audit}");
     let records = audit["resultList"].as_array().unwrap();
     assert!(
+        records.iter().any(|r| r["action"] == "force-delete"
+            && r["objectKind"] == "project"
+            && r["status"] == 200),
+        "{audit}"
+    );
+    assert!(
         records
             .iter()
-            .any(|r| r["action"] == "delete" && r["objectKind"] == "project" && r["status"] == 200),
-        "{audit}"
+            .any(|r| r["action"] == "delete" && r["status"] == 400),
+        "the refused delete is recorded too: {audit}"
     );
     let (_, audit) = s.get("/apiops/audit?object=production", Some(ADMIN)).await;
     assert!(
@@ -1134,7 +1140,7 @@ async fn projects_and_environments_are_deleted_only_when_empty_or_forced() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["objectKind"] == "environment" && r["action"] == "delete"),
+            .any(|r| r["objectKind"] == "environment" && r["action"] == "force-delete"),
         "{audit}"
     );
 }
@@ -1179,6 +1185,11 @@ async fn start_up_refuses_short_bootstrap_tokens_and_bad_addresses_in_one_line()
             vec!["--listen", "256.1.1.1:80"],
             None,
             "cannot listen on 256.1.1.1:80",
+        ),
+        (
+            vec!["--listen", "127.0.0.1:0", "--request-timeout", "soon"],
+            None,
+            "invalid value 'soon' for '--request-timeout",
         ),
     ] {
         let mut cmd = serve_command(&data, &args);
