@@ -713,3 +713,104 @@ impl Store {
         Ok(Ok(deployed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last system admin stays one, checked inside the transaction that would change it.
+    #[tokio::test]
+    async fn the_last_system_admin_stays() {
+        let path = std::env::temp_dir().join(format!("keyward-identity-{}.db", new_id()));
+        let store = crate::test_store(&path).await;
+        let admin = store.create_user("admin", "phc", true).await.unwrap();
+        let user = store.create_user("user", "phc", false).await.unwrap();
+        let demote = UserChange {
+            sys_admin: Some(false),
+            ..UserChange::default()
+        };
+        assert_eq!(
+            store.update_user(&admin.id, &demote).await.unwrap(),
+            Err(UserRefusal::LastSysAdmin)
+        );
+        assert_eq!(
+            store.delete_user(&admin.id).await.unwrap(),
+            Err(UserRefusal::LastSysAdmin)
+        );
+        let promote = UserChange {
+            sys_admin: Some(true),
+            ..UserChange::default()
+        };
+        assert_eq!(store.update_user(&user.id, &promote).await.unwrap(), Ok(()));
+        assert_eq!(store.update_user(&admin.id, &demote).await.unwrap(), Ok(()));
+        assert_eq!(store.delete_user(&admin.id).await.unwrap(), Ok(()));
+        assert!(store.user_by_username("admin").await.unwrap().is_none());
+        assert!(matches!(
+            store.delete_user(&admin.id).await,
+            Err(StoreError::NotFound)
+        ));
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// A project with secrets is deleted only when forced, and names what it holds.
+    #[tokio::test]
+    async fn projects_holding_secrets_are_deleted_only_when_forced() {
+        let path = std::env::temp_dir().join(format!("keyward-identity-{}.db", new_id()));
+        let store = crate::test_store(&path).await;
+        let (env, _) = store.create_environment("e", "", "TEST").await.unwrap();
+        let project = store.create_project("p", "").await.unwrap();
+        let draft = crate::KeyDraft {
+            name: "k".into(),
+            description: String::new(),
+            key_type: "SECRET_KEY".into(),
+            algorithm: Some("AES".into()),
+            entries: vec![crate::NewKeyEntry {
+                environment_id: env.id.clone(),
+                alias: String::new(),
+                content: vec![1; 16],
+            }],
+            based_on: None,
+        };
+        store.create_key(&project.id, &draft).await.unwrap();
+        let left = store.delete_project(&project.id, false).await.unwrap();
+        assert_eq!(
+            left,
+            Err(ProjectContents {
+                keys: 1,
+                ..ProjectContents::default()
+            })
+        );
+        let left = store.delete_environment(&env.id, false).await.unwrap();
+        assert_eq!(
+            left,
+            Err(EnvironmentContents {
+                keys: 1,
+                ..EnvironmentContents::default()
+            })
+        );
+        assert!(
+            store
+                .delete_project(&project.id, true)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        assert!(store.project_by_name("p").await.unwrap().is_none());
+        assert!(store.key(&project.id, "k").await.unwrap().is_none());
+        assert!(
+            store
+                .delete_environment(&env.id, false)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        assert!(store.environment_by_name("e").await.unwrap().is_none());
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
