@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 # The independent JOSE peer lives in a private virtualenv (created once, reused).
 venv="${KEYWARD_VENV:-${TMPDIR:-/tmp}/keyward-crosscheck-venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import jwcrypto' 2>/dev/null; then
-  echo "== installing the cross-check peer (jwcrypto) into $venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import jwcrypto, openapi_spec_validator' 2>/dev/null; then
+  echo "== installing the cross-check peer (jwcrypto) and openapi-spec-validator into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/crosscheck/requirements.txt
 fi
@@ -31,6 +31,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (embedded SQLite store)"
 (unset KEYWARD_TEST_DATABASE_URL; KEYWARD_POSTGRES_PASS=follows cargo test --workspace --locked)
+
+# The README's quick start, run as a newcomer would, against the binary just built.
+scripts/readme-check.sh
+# The systemd unit of docs/ (systemd-analyze verify).
+scripts/systemd-check.sh
 
 # PostgreSQL: a given server (KEYWARD_TEST_DATABASE_URL), or a throwaway cluster.
 if [ -z "${KEYWARD_TEST_DATABASE_URL:-}" ]; then

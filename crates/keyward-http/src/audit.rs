@@ -348,6 +348,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         .map(|c| c.0.0.ip());
     let client_addr = peer.map(|ip| ip.to_string());
     let method = parts.method.clone();
+    let parts_query = parts.uri.query().map(str::to_owned);
     // The body is read here (as the handler would) to learn the name of a created object.
     let (body_names, body) = if method == Method::GET {
         (HashMap::new(), body)
@@ -384,7 +385,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
     {
         who.username = Some(claimed.clone());
     }
-    let entry = entry_for(
+    let mut entry = entry_for(
         &method,
         &route,
         &params,
@@ -393,7 +394,16 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         client_addr,
         resp.status().as_u16(),
     );
+    if method == Method::DELETE && forced(parts_query.as_deref()) {
+        // `?force=true`: the project or environment went with everything in it.
+        entry.action = "force-delete".into();
+    }
     finish(&app, peer, entry, resp).await
+}
+
+/// Whether a query string asks for `force=true`.
+fn forced(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("force=true")))
 }
 
 fn entry_for(
@@ -544,5 +554,71 @@ mod tests {
             "delete"
         );
         assert_eq!(action(&Method::POST, "/apiops/auth/token"), "issue-token");
+    }
+
+    #[test]
+    fn force_is_read_from_the_query() {
+        assert!(forced(Some("force=true")));
+        assert!(forced(Some("a=b&force=TRUE")));
+        assert!(!forced(Some("force=false")));
+        assert!(!forced(None));
+    }
+
+    #[test]
+    fn management_deletes_name_their_objects() {
+        let entry = |route: &str, params: &[(&str, &str)]| {
+            let params: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            entry_for(
+                &Method::DELETE,
+                route,
+                &params,
+                &HashMap::new(),
+                Who::default(),
+                None,
+                200,
+            )
+        };
+        for (route, params, kind, name) in [
+            (
+                "/apiops/projects/{projectName}",
+                &[("projectName", "shop")][..],
+                "project",
+                "shop",
+            ),
+            (
+                "/apiops/environments/{environmentName}",
+                &[("environmentName", "production")][..],
+                "environment",
+                "production",
+            ),
+            (
+                "/apiops/users/{username}",
+                &[("username", "alice")][..],
+                "user",
+                "alice",
+            ),
+            (
+                "/apiops/projects/{projectName}/members/{username}",
+                &[("projectName", "shop"), ("username", "alice")][..],
+                "member",
+                "alice",
+            ),
+        ] {
+            let e = entry(route, params);
+            assert_eq!(e.object_kind.as_deref(), Some(kind), "{route}");
+            assert_eq!(e.object_name.as_deref(), Some(name), "{route}");
+            assert_eq!(e.action, "delete");
+            assert!(audited(&Method::DELETE, route));
+        }
+        // Listing users, tokens and members is a read, not recorded.
+        assert!(!audited(&Method::GET, "/apiops/users"));
+        assert!(!audited(&Method::GET, "/apiops/users/{username}/tokens"));
+        assert!(!audited(
+            &Method::GET,
+            "/apiops/projects/{projectName}/members"
+        ));
     }
 }

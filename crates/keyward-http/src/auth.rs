@@ -34,6 +34,8 @@ const PEPPER_SETTING: &str = "token_pepper";
 const CACHE_CAPACITY: usize = 10_000;
 /// Longest time a node sharing its store trusts a cached caller without hearing of a change.
 pub const SHARED_CACHE_TTL: Duration = Duration::from_secs(2);
+/// A token's `lastUsedAt` is written at most this often by one node.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 /// The announcement topic of identity changes.
 const IDENTITY_TOPIC: &str = "identity";
 
@@ -50,6 +52,8 @@ pub struct Auth {
     cache: RwLock<HashMap<TokenHash, CachedCaller>>,
     /// How long a cached caller is trusted (unbounded on a store owned by this process).
     ttl: Option<Duration>,
+    /// When this node last wrote each token's `lastUsedAt` (token id → time).
+    touched: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 impl Auth {
@@ -68,6 +72,7 @@ impl Auth {
             generation: AtomicU64::new(0),
             cache: RwLock::new(HashMap::new()),
             ttl,
+            touched: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -161,7 +166,32 @@ impl Auth {
         if principal.expires_at.is_some_and(|e| e <= now_ms()) {
             return Err(ApiError::unauthorized(messages::TOKEN_EXPIRED));
         }
+        self.touch(&principal.token_id);
         Ok(principal)
+    }
+
+    /// Records the token's use in the store, at most once per [`TOUCH_INTERVAL`] per node and
+    /// off the request's path.
+    fn touch(&self, token_id: &str) {
+        let Ok(mut touched) = self.touched.lock() else {
+            return;
+        };
+        if touched
+            .get(token_id)
+            .is_some_and(|at| at.elapsed() < TOUCH_INTERVAL)
+        {
+            return;
+        }
+        if touched.len() >= CACHE_CAPACITY {
+            touched.clear();
+        }
+        touched.insert(token_id.to_owned(), Instant::now());
+        let (store, id) = (self.store.clone(), token_id.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, now_ms()).await {
+                tracing::debug!(error = %e, "cannot record a token's last use");
+            }
+        });
     }
 }
 

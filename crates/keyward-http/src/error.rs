@@ -65,14 +65,91 @@ pub fn code_for(status: StatusCode) -> &'static str {
 }
 
 pub fn envelope(status: StatusCode, message: &str) -> Response {
+    envelope_with_code(status, code_for(status), message)
+}
+
+/// The envelope with an explicit `error` code (the token endpoint's RFC 6749 §5.2 codes). Every
+/// 401 carries `WWW-Authenticate: Bearer` (RFC 6750 §3), with `error="invalid_token"` when the
+/// token given was unknown, revoked or expired.
+pub fn envelope_with_code(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "status": "FAILURE",
         "success": false,
         "resultMessage": message,
-        "error": code_for(status),
+        "error": code,
         "error_description": message,
     });
-    (status, axum::Json(body)).into_response()
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(www_authenticate(message)),
+        );
+    }
+    resp
+}
+
+/// The `WWW-Authenticate` challenge of a 401 with this message.
+pub fn www_authenticate(message: &str) -> &'static str {
+    if message == messages::TOKEN_INVALID || message == messages::TOKEN_EXPIRED {
+        r#"Bearer realm="keyward", error="invalid_token""#
+    } else {
+        r#"Bearer realm="keyward""#
+    }
+}
+
+/// An error of `POST /apiops/auth/token`: the same envelope, with an OAuth 2.0 error code
+/// (RFC 6749 §5.2) in `error`.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl OAuthError {
+    /// 400 `invalid_request`: a parameter missing, repeated or unreadable.
+    pub fn invalid_request(message: impl Into<String>) -> OAuthError {
+        OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            message: message.into(),
+        }
+    }
+
+    /// 400 `unsupported_grant_type`.
+    pub fn unsupported_grant_type() -> OAuthError {
+        OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            code: "unsupported_grant_type",
+            message: messages::GRANT_TYPE.into(),
+        }
+    }
+
+    /// 401 `invalid_client`: unknown user or wrong password.
+    pub fn invalid_client() -> OAuthError {
+        OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_client",
+            message: messages::BAD_CREDENTIALS.into(),
+        }
+    }
+}
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> OAuthError {
+        OAuthError {
+            status: e.status,
+            code: code_for(e.status),
+            message: e.message,
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        envelope_with_code(self.status, self.code, &self.message)
+    }
 }
 
 impl IntoResponse for ApiError {

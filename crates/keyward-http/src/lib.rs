@@ -216,7 +216,11 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     };
     let hsts = limits.tls;
     let (router, api) = routes::router().split_for_parts();
-    let api_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    openapi::finish(&mut doc);
+    let api_json: Arc<str> = serde_json::to_string_pretty(&doc)
+        .unwrap_or_else(|_| "{}".into())
+        .into();
     let router = router
         .route(
             "/openapi.json",

@@ -139,6 +139,91 @@ pub fn token_not_found(name: &str) -> String {
 
 pub const EXPIRES_AT_INVALID: &str = "expiresAt value must be null or an RFC 3339 date-time in the future (e.g. 2027-01-31T00:00:00Z)!";
 
+pub fn token_revoked(name: &str) -> String {
+    format!("Token (name: {name}) is revoked.")
+}
+
+/// A token made with an expiring token is capped at the creator's expiry.
+pub fn token_capped(expires_at: &str) -> String {
+    format!(
+        "expiresAt is {expires_at}: a token never outlives the token that created it, and the token used for this request expires then."
+    )
+}
+
+pub const LAST_SYS_ADMIN: &str = "The last system admin can not be deleted or lose the system admin role! Make another user a system admin first.";
+pub const CURRENT_PASSWORD_WRONG: &str =
+    "currentPassword value is not the user's current password!";
+pub const USER_NOTHING_TO_CHANGE: &str =
+    "Nothing to change: give password (with currentPassword for your own) and/or sysAdmin!";
+pub const OWN_PASSWORD_ONLY: &str = "A user may only change their own password; sysAdmin and other users' passwords are changed by a system admin!";
+
+pub fn user_updated(name: &str) -> String {
+    format!("User (name: {name}) is updated.")
+}
+
+pub fn user_deleted(name: &str, tokens: usize) -> String {
+    format!("User (name: {name}) is deleted; its {tokens} token(s) are revoked.")
+}
+
+pub fn not_a_member(username: &str, project: &str) -> String {
+    format!("User (name: {username}) is not a member of project ({project})!")
+}
+
+pub fn member_removed(username: &str, project: &str) -> String {
+    format!("User (name: {username}) is removed from project ({project}).")
+}
+
+pub const ADMIN_PROJECT_UNDELETABLE: &str =
+    "Project (admin) can not be deleted: its secrets are usable from every project!";
+
+/// `2 certificates, 1 JWK` from `(count, singular, plural)`; the non-zero ones only.
+fn what_is_left(counts: &[(i64, &str, &str)]) -> String {
+    counts
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| format!("{n} {}", if *n == 1 { one } else { many }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn project_not_empty(name: &str, c: &keyward_store::ProjectContents) -> String {
+    format!(
+        "Project (name: {name}) is not empty: it still holds {}! Delete them first, or add ?force=true to delete the project with everything in it.",
+        what_is_left(&[
+            (c.certificates, "certificate", "certificates"),
+            (c.keys, "key", "keys"),
+            (c.keystores, "keystore", "keystores"),
+            (c.jwks, "JWK", "JWKs"),
+        ])
+    )
+}
+
+pub fn environment_not_empty(name: &str, c: &keyward_store::EnvironmentContents) -> String {
+    format!(
+        "Environment (name: {name}) is not empty: it still holds {}! Delete them first, or add ?force=true to delete the environment with everything in it.",
+        what_is_left(&[
+            (c.certificates, "certificate entry", "certificate entries"),
+            (c.keys, "key entry", "key entries"),
+            (c.keystores, "keystore entry", "keystore entries"),
+            (c.jwks, "JWK derived from them", "JWKs derived from them"),
+        ])
+    )
+}
+
+pub fn project_deleted(name: &str) -> String {
+    format!("Project (name: {name}) is deleted.")
+}
+
+pub fn environment_deleted(name: &str) -> String {
+    format!("Environment (name: {name}) is deleted.")
+}
+
+pub fn parameter_repeated(name: &str) -> String {
+    format!("{name} value is given more than once!")
+}
+
+pub const TOKEN_REQUEST_NOT_FORM: &str = "Request must be application/x-www-form-urlencoded with grant_type, client_id and client_secret!";
+
 // ---- audit trail -------------------------------------------------------------------------------
 
 pub fn audit_moment_invalid(field: &str, value: &str) -> String {

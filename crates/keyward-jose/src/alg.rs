@@ -31,6 +31,9 @@ pub enum KeyUse {
 }
 
 impl KeyUse {
+    /// Both uses.
+    pub const ALL: &'static [KeyUse] = &[KeyUse::Signature, KeyUse::Encryption];
+
     /// Parse the API spelling, `SIGNATURE` or `ENCRYPTION` (case-sensitive).
     pub fn parse(s: &str) -> Result<KeyUse, AlgorithmError> {
         match s {

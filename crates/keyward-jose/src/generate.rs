@@ -161,6 +161,16 @@ pub enum KeyIdType {
 }
 
 impl KeyIdType {
+    /// Every kind, in the API's order.
+    pub const ALL: &'static [KeyIdType] = &[
+        KeyIdType::Timestamp,
+        KeyIdType::Sha256,
+        KeyIdType::Sha1,
+        KeyIdType::IsoDate,
+        KeyIdType::None,
+        KeyIdType::Thumbprint,
+    ];
+
     /// Parse the API spelling (`TIMESTAMP`, `SHA256`, `SHA1`, `ISO_DATE`, `NONE`,
     /// `THUMBPRINT`; case-sensitive).
     pub fn parse(s: &str) -> Result<KeyIdType, Error> {

@@ -241,3 +241,11 @@ fn curve_type_names() {
         "curveType (X448) is not valid! Accepted values: ED25519, X25519"
     );
 }
+
+#[test]
+fn every_key_id_type_round_trips_its_api_name() {
+    for kind in KeyIdType::ALL {
+        assert_eq!(KeyIdType::parse(kind.api_name()).ok(), Some(*kind));
+    }
+    assert_eq!(KeyIdType::ALL.len(), 6);
+}

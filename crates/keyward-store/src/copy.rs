@@ -67,6 +67,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("expires_at", Col::Int),
             ("created_at", Col::Int),
             ("environment_id", Col::Text),
+            ("last_used_at", Col::Int),
         ],
     ),
     (

@@ -134,6 +134,19 @@ pub(crate) async fn deployed_environment_ids(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// The constant naming a stored object kind (`CERTIFICATE`, `JWK`, `KEY`, `KEYSTORE`).
+pub(crate) fn kind_static(kind: &str) -> &'static str {
+    [
+        KIND_CERTIFICATE,
+        KIND_JWK,
+        crate::sources::KIND_KEY,
+        crate::sources::KIND_KEYSTORE,
+    ]
+    .into_iter()
+    .find(|k| *k == kind)
+    .unwrap_or(KIND_JWK)
+}
+
 /// Ids of every environment, in name order.
 pub(crate) async fn all_environment_ids(tx: &mut Tx) -> Result<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM environments ORDER BY name")

@@ -41,7 +41,9 @@ pub use audit::{
 pub use certificates::{CertificateMerge, Rederive, RederiveEach};
 pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
-pub use identity::Bootstrap;
+pub use identity::{
+    Bootstrap, EnvironmentContents, Membership, ProjectContents, TokenInfo, UserChange, UserRefusal,
+};
 pub use jwks::{has_private_members, public_members};
 pub use model::*;
 pub use publish::{AgentRecord, PublishedJwks};

@@ -49,6 +49,14 @@ enum Command {
     Rekey(RekeyArgs),
     /// Follow one environment and write what is deployed there into a directory (docs/agent.md).
     Agent(Box<agent::AgentArgs>),
+    /// Print a shell completion script, e.g. `keyward completions bash > /etc/bash_completion.d/keyward`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `keyward man | man -l -`.
+    Man,
 }
 
 #[derive(Args)]
@@ -58,7 +66,7 @@ struct RekeyArgs {
     #[command(flatten)]
     keys: KeyArgs,
     /// Records re-wrapped per transaction.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, env = "KEYWARD_REKEY_BATCH", default_value_t = 500)]
     batch: usize,
 }
 
@@ -205,9 +213,14 @@ impl KeyArgs {
     /// The primary key given by flag, environment or key file, if any.
     fn primary(&self) -> anyhow::Result<Option<Kek>> {
         if let Some(k) = &self.master_key {
+            tracing::info!("master key: given by --master-key / KEYWARD_MASTER_KEY");
             return parse_key(k, "KEYWARD_MASTER_KEY").map(Some);
         }
         if let Some(path) = &self.master_key_file {
+            tracing::info!(
+                "master key: read from the file {}",
+                absolute(path).display()
+            );
             return read_key_file(path).map(Some);
         }
         Ok(None)
@@ -230,6 +243,10 @@ impl KeyArgs {
             previous.push(read_key_file(&old)?);
         }
         if path.exists() {
+            tracing::info!(
+                "master key: read from the key file {}",
+                absolute(&path).display()
+            );
             return Ok(Keyring::new(read_key_file(&path)?, previous));
         }
         if store.has_key_check().await? {
@@ -244,8 +261,8 @@ impl KeyArgs {
         let (kek, text) = Kek::generate();
         write_key_file(&path, &text, true)?;
         tracing::info!(
-            "created the master key file {} (mode 0600); back it up separately from the database",
-            path.display()
+            "master key: created the master key file {} (mode 0600); back it up separately from the database",
+            absolute(&path).display()
         );
         Ok(Keyring::new(kek, previous))
     }
@@ -301,11 +318,12 @@ enum StoreCommand {
     /// Copy everything from one store into a new, empty one (e.g. SQLite to PostgreSQL), then
     /// compare the row counts of both. Stop the servers of the source first.
     Copy {
-        /// The source, e.g. `sqlite://./keyward-data/keyward.db`.
-        #[arg(long)]
+        /// The source, e.g. `sqlite://./keyward-data/keyward.db`; prefer the environment
+        /// variable, which keeps a password out of the process list.
+        #[arg(long, env = "KEYWARD_SOURCE_DATABASE_URL", hide_env_values = true)]
         from: String,
         /// The target, e.g. `postgres://keyward:pw@db:5432/keyward`; migrated, must be empty.
-        #[arg(long)]
+        #[arg(long, env = "KEYWARD_TARGET_DATABASE_URL", hide_env_values = true)]
         to: String,
     },
 }
@@ -325,7 +343,33 @@ struct StoreArgs {
     db_max_connections: u32,
 }
 
+/// A path made absolute against the working directory, for log lines that must be unambiguous.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
 impl StoreArgs {
+    /// What the store is, for the start-up log: kind and absolute path, or the redacted URL.
+    fn describe(&self) -> String {
+        match &self.database_url {
+            None => format!(
+                "SQLite database {}",
+                absolute(&self.data_dir.join("keyward.db")).display()
+            ),
+            Some(url) if url.starts_with("sqlite:") => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or_default();
+                format!(
+                    "SQLite database {}",
+                    absolute(std::path::Path::new(path)).display()
+                )
+            }
+            Some(url) => format!("PostgreSQL {}", keyward_store::redact(url)),
+        }
+    }
+
     /// The directory of the SQLite database (where its key file lives); `None` for PostgreSQL.
     fn sqlite_dir(&self) -> Option<PathBuf> {
         match &self.database_url {
@@ -379,6 +423,9 @@ struct ServeArgs {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `keyward_http=debug`.
     #[arg(long, env = "KEYWARD_LOG", default_value = "info")]
     log: String,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, env = "KEYWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Networks that JWK-by-URL fetches may reach although they are internal (loopback, private,
     /// link-local, …), as comma-separated CIDRs, e.g. `127.0.0.1/32,10.1.0.0/16`.
     #[arg(long, env = "KEYWARD_FETCH_ALLOW", value_delimiter = ',')]
@@ -501,21 +548,41 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // A bad flag or environment value is a configuration error like the others.
+            eprintln!("keyward: {}", one_line(&e.render().to_string()));
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes joined; never a backtrace (RUST_BACKTRACE is for panics).
+            eprintln!("keyward: error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Command::Serve(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_new(&args.log)
-                        .context("invalid --log filter")?,
-                )
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
+            init_logging(&args.log, args.log_format)?;
             runtime.block_on(serve(*args))
         }
         Command::Migrate(args) => runtime.block_on(async {
@@ -539,11 +606,78 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "keyward", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let cli = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cli)
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            Ok(())
+        }
         Command::Agent(args) => match agent::main(*args, &runtime)? {
             0 => Ok(()),
             code => std::process::exit(code),
         },
     }
+}
+
+/// clap's error text up to its usage hint, on one line.
+fn one_line(text: &str) -> String {
+    let head = text.split("\n\n").next().unwrap_or_default();
+    head.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
+}
+
+/// Logs to standard error with the filter `filter`, as text or one JSON object per line.
+fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("invalid --log filter {filter:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+/// The socket address of `--listen`: `HOST:PORT`, `[V6]:PORT`, or `:PORT` for every IPv4
+/// interface (`:0` picks a free port).
+fn listen_address(text: &str) -> anyhow::Result<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        bail!("--listen is empty: give HOST:PORT, e.g. 127.0.0.1:8080 (or :0 for a free port)");
+    }
+    let t = match t.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => t.to_owned(),
+    };
+    let port_ok = t
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if !port_ok {
+        bail!("--listen {text:?} is not HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080 or :0)");
+    }
+    Ok(t)
 }
 
 /// `keyward audit verify`: whether the chain is intact (the verdict goes to stdout).
@@ -581,7 +715,14 @@ async fn verify_audit(args: &VerifyArgs) -> anyhow::Result<bool> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Everything that can be refused is checked before the store is created or touched.
+    let bootstrap_settings = BootstrapSettings::from_env()?;
+    let listen = listen_address(&args.listen)?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let store = args.store.open().await?;
+    tracing::info!("store: {}", args.store.describe());
     let keyring = args.keys.keyring(&args.store, &store).await?;
     let primary = keyring.primary().id_hex();
     let (store, check) = unlock(store, keyring).await?;
@@ -595,7 +736,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "master key rotation under way: new secrets use this key; run `keyward rekey` to re-wrap the others"
         ),
     }
-    bootstrap(&store).await?;
+    bootstrap(&store, bootstrap_settings).await?;
     let state = AppState::new(
         store.clone(),
         Config {
@@ -612,9 +753,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow::anyhow!(e.message))?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -624,6 +762,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("keyward listening on {scheme}://{addr}");
+    // The bound address on standard output too, for scripts (`--listen :0`).
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {scheme}://{addr}");
+        let _ = out.flush();
+    }
     keyward_http::serve(listener, tls, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("keyward stopped");
@@ -831,20 +976,60 @@ async fn copy_store(from: &str, to: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// First start on an empty store: the system admin `admin`, the `admin` project and an admin
-/// token (`KEYWARD_BOOTSTRAP_TOKEN`, or a random one printed once). A non-empty store is untouched.
-async fn bootstrap(store: &Store) -> anyhow::Result<()> {
-    let given_token = std::env::var("KEYWARD_BOOTSTRAP_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    let given_password = std::env::var("KEYWARD_BOOTSTRAP_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if let Some(p) = &given_password
+/// The name of the admin's first personal access token (`DELETE
+/// /apiops/users/admin/tokens/bootstrap/` revokes it).
+const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
+/// The shortest `KEYWARD_BOOTSTRAP_TOKEN` accepted: a guessable admin token is refused.
+const MIN_BOOTSTRAP_TOKEN_CHARS: usize = 32;
+
+/// `KEYWARD_BOOTSTRAP_TOKEN` and `KEYWARD_BOOTSTRAP_PASSWORD`, checked before anything starts.
+struct BootstrapSettings {
+    token: Option<String>,
+    password: Option<String>,
+}
+
+impl BootstrapSettings {
+    fn from_env() -> anyhow::Result<BootstrapSettings> {
+        let token = std::env::var("KEYWARD_BOOTSTRAP_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        let password = std::env::var("KEYWARD_BOOTSTRAP_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        check_bootstrap(token.as_deref(), password.as_deref())?;
+        Ok(BootstrapSettings { token, password })
+    }
+}
+
+fn check_bootstrap(token: Option<&str>, password: Option<&str>) -> anyhow::Result<()> {
+    if let Some(t) = token {
+        let n = t.chars().count();
+        if n < MIN_BOOTSTRAP_TOKEN_CHARS {
+            bail!(
+                "KEYWARD_BOOTSTRAP_TOKEN has {n} characters; it needs at least \
+                 {MIN_BOOTSTRAP_TOKEN_CHARS} (e.g. kw_$(openssl rand -hex 24))"
+            );
+        }
+        if t.trim() != t || t.contains(char::is_whitespace) {
+            bail!("KEYWARD_BOOTSTRAP_TOKEN must not contain spaces");
+        }
+    }
+    if let Some(p) = password
         && p.chars().count() < 8
     {
         bail!("KEYWARD_BOOTSTRAP_PASSWORD must have at least 8 characters");
     }
+    Ok(())
+}
+
+/// First start on an empty store: the system admin `admin`, the `admin` project and an admin
+/// token named `bootstrap` (`KEYWARD_BOOTSTRAP_TOKEN`, or a random one printed once). A
+/// non-empty store is untouched, and says so when bootstrap variables were given.
+async fn bootstrap(store: &Store, settings: BootstrapSettings) -> anyhow::Result<()> {
+    let BootstrapSettings {
+        token: given_token,
+        password: given_password,
+    } = settings;
     let token = given_token.clone().unwrap_or_else(new_token);
     let password = given_password
         .clone()
@@ -863,7 +1048,7 @@ async fn bootstrap(store: &Store) -> anyhow::Result<()> {
             admin_username: "admin".into(),
             admin_password_hash: phc,
             admin_project_name: "admin".into(),
-            token_name: "bootstrap".into(),
+            token_name: BOOTSTRAP_TOKEN_NAME.into(),
             token_hash: auth.hash_token(&token).to_vec(),
         })
         .await?;
@@ -875,10 +1060,27 @@ async fn bootstrap(store: &Store) -> anyhow::Result<()> {
             eprintln!("keyward: admin password (shown once): {password}");
         }
         if given_token.is_none() {
-            eprintln!("keyward: admin personal API access token (shown once): {token}");
+            eprintln!(
+                "keyward: admin personal API access token '{BOOTSTRAP_TOKEN_NAME}' (shown once): {token}"
+            );
         } else {
             eprintln!(
-                "keyward: admin personal API access token: the value of KEYWARD_BOOTSTRAP_TOKEN"
+                "keyward: admin personal API access token '{BOOTSTRAP_TOKEN_NAME}': the value of KEYWARD_BOOTSTRAP_TOKEN"
+            );
+        }
+    } else {
+        let ignored: Vec<&str> = [
+            ("KEYWARD_BOOTSTRAP_TOKEN", given_token.is_some()),
+            ("KEYWARD_BOOTSTRAP_PASSWORD", given_password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if !ignored.is_empty() {
+            tracing::warn!(
+                "{} ignored: the store already has users, so nothing was bootstrapped; use a token \
+                 of an existing user (or delete the data directory to start afresh)",
+                ignored.join(" and ")
             );
         }
     }
@@ -905,4 +1107,68 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested: draining in-flight requests");
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+
+    /// Every option of every subcommand can also be set from the environment (containers,
+    /// systemd units, and secrets kept off the process list).
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_positional() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_env().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(
+            &<Cli as clap::CommandFactory>::command(),
+            "keyward",
+            &mut missing,
+        );
+        assert!(missing.is_empty(), "flags without env: {missing:?}");
+    }
+
+    #[test]
+    fn clap_errors_fit_on_one_line() {
+        let e = <Cli as clap::Parser>::try_parse_from(["keyward", "agent", "--out", "/tmp/x"])
+            .err()
+            .unwrap();
+        let line = one_line(&e.render().to_string());
+        assert!(line.starts_with("error: "), "{line}");
+        assert!(line.contains("--server"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(listen_address(":0").unwrap(), "0.0.0.0:0");
+        assert_eq!(listen_address("127.0.0.1:0").unwrap(), "127.0.0.1:0");
+        assert_eq!(listen_address("[::1]:8080").unwrap(), "[::1]:8080");
+        assert_eq!(listen_address("localhost:80").unwrap(), "localhost:80");
+        for bad in ["", "8080", "host", ":x", "host:99999"] {
+            assert!(listen_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bootstrap_tokens_need_32_characters() {
+        assert!(check_bootstrap(Some("short"), None).is_err());
+        assert!(check_bootstrap(Some(&"x".repeat(31)), None).is_err());
+        assert!(check_bootstrap(Some(&"x".repeat(32)), None).is_ok());
+        assert!(check_bootstrap(Some(&format!("{} y", "x".repeat(32))), None).is_err());
+        assert!(check_bootstrap(None, Some("short")).is_err());
+        assert!(check_bootstrap(None, None).is_ok());
+    }
 }

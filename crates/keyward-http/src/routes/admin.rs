@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::{Form, Json};
 use keyward_store::{NewToken, StoreError, TokenKind, now_ms};
 use serde::{Deserialize, Serialize};
@@ -16,9 +16,12 @@ use utoipa_axum::routes;
 use crate::audit::{AuditSlot, Who};
 use crate::auth::new_token;
 use crate::envelope::Success;
-use crate::error::{ApiError, ApiResult};
-use crate::permissions::{Action, Category, Need, Principal};
-use crate::service::{check_name, environment_named, one_of, project_for, required, required_name};
+use crate::error::{ApiError, ApiResult, OAuthError};
+use crate::permissions::{Action, Category, Need};
+use crate::service::identity::{self, require_sys_admin, user_acting_on};
+use crate::service::{
+    check_name, environment_named, iso_ms, one_of, project_for, required, required_name,
+};
 use crate::{AppState, Caller, messages};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,22 +29,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_environment, list_environments))
         .routes(routes!(create_project, list_projects))
         .routes(routes!(project_environments))
-        .routes(routes!(create_user))
-        .routes(routes!(set_members))
-        .routes(routes!(create_token))
+        .routes(routes!(delete_project))
+        .routes(routes!(delete_environment))
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(list_members))
+        .routes(routes!(set_members, remove_member))
+        .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
         .routes(routes!(client_credentials))
 }
 
-fn require_sys_admin(caller: &Principal) -> ApiResult<()> {
-    if caller.sys_admin {
-        Ok(())
-    } else {
-        Err(ApiError::denied())
-    }
-}
-
-const ENV_TYPES: &[&str] = &["PRODUCTION", "SANDBOX", "TEST"];
+const ENV_TYPES: &[&str] = identity::ENVIRONMENT_TYPES;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EnvironmentCreate {
@@ -222,12 +221,7 @@ async fn create_user(
     require_sys_admin(&caller)?;
     let username = required_name("username", body.username.as_deref())?;
     let password = body.password.unwrap_or_default();
-    if password.is_empty() {
-        return Err(ApiError::bad_request(messages::empty("password")));
-    }
-    if password.chars().count() < 8 {
-        return Err(ApiError::bad_request(messages::PASSWORD_TOO_SHORT));
-    }
+    identity::check_password("password", &password)?;
     let phc = app.passwords.hash(password).await?;
     let user = app
         .store
@@ -242,7 +236,7 @@ async fn create_user(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct PermissionItem {
     /// `API_MANAGEMENT`, `CONNECTIONS`, `IDENTITY`, `SECRETS`, `GLOBAL_SETTINGS`, `PROJECT_MANAGEMENT`.
     category: Option<String>,
@@ -354,6 +348,13 @@ async fn create_token(
             return Err(ApiError::bad_request(messages::AGENT_TOKEN_NEEDS_DEPLOY));
         }
     }
+    // A token never outlives the token that created it.
+    let (expires_ms, capped) =
+        identity::capped_expiry(&caller, expires_at.as_ref().map(|(ms, _)| *ms));
+    let expires_at = expires_ms.map(|ms| match expires_at {
+        Some((_, text)) if !capped => (ms, text),
+        _ => (ms, iso_ms(ms)),
+    });
     let token = new_token();
     let new = NewToken {
         user_id: user.id,
@@ -371,12 +372,19 @@ async fn create_token(
         StoreError::AlreadyExists => ApiError::bad_request(messages::token_exists(&name)),
         other => other.into(),
     })?;
-    Ok(Success::one(json!({
+    let capped_message = capped
+        .then(|| expires_at.as_ref().map(|(_, t)| messages::token_capped(t)))
+        .flatten();
+    let answer = Success::one(json!({
         "name": name,
         "token": token,
         "expiresAt": expires_at.map(|(_, t)| t),
         "environmentName": environment.map(|e| e.name),
-    })))
+    }));
+    Ok(match capped_message {
+        Some(m) => answer.message(m),
+        None => answer,
+    })
 }
 
 /// Revoke a personal API access token (that user, or a system admin); effective on the next request.
@@ -397,26 +405,202 @@ async fn revoke_token(
             other => other.into(),
         })?;
     app.auth.identity_changed().await;
-    Ok(Success::empty().message(format!("Token (name: {token_name}) is revoked.")))
+    Ok(Success::empty().message(messages::token_revoked(&token_name)))
 }
 
-/// The user a token operation is about: the caller themself, or anyone for a system admin.
-async fn user_acting_on(
-    app: &AppState,
-    caller: &Principal,
-    username: &str,
-) -> ApiResult<keyward_store::User> {
-    if !caller.sys_admin && caller.username != username {
-        return Err(ApiError::denied());
-    }
-    app.store
-        .user_by_username(username)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::bad_request(messages::user_not_found(username)))
+/// `?force=true` of a delete that would otherwise be refused because something is left.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForceQuery {
+    /// Delete everything the object still holds, and undeploy it.
+    force: Option<bool>,
+}
+
+/// Delete a project (system admin): refused while it holds certificates, keys, keystores or
+/// JWKs, with a message saying what is left; `?force=true` deletes them all and undeploys them.
+/// The `admin` project cannot be deleted.
+#[utoipa::path(delete, path = "/apiops/projects/{projectName}", tag = "Management",
+    params(("projectName" = String, Path), ForceQuery),
+    responses((status = 200, description = "Deleted; `deploymentResult` lists the environments that dropped its secrets", body = crate::openapi::SuccessEnvelope)))]
+async fn delete_project(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+    Query(q): Query<ForceQuery>,
+) -> ApiResult<Success> {
+    let (message, deployment) =
+        identity::delete_project(&app, &caller, &project, q.force.unwrap_or(false)).await?;
+    Ok(Success::empty().message(message).deployment(deployment))
+}
+
+/// Delete an environment (system admin): refused while certificates, keys or keystores have
+/// material there, with a message saying what is left; `?force=true` deletes that material, the
+/// JWKs derived from it, and the agents and agent tokens following the environment.
+#[utoipa::path(delete, path = "/apiops/environments/{environmentName}", tag = "Management",
+    params(("environmentName" = String, Path), ForceQuery),
+    responses((status = 200, description = "Deleted", body = crate::openapi::SuccessEnvelope)))]
+async fn delete_environment(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(environment): Path<String>,
+    Query(q): Query<ForceQuery>,
+) -> ApiResult<Success> {
+    let (message, deployment) =
+        identity::delete_environment(&app, &caller, &environment, q.force.unwrap_or(false)).await?;
+    Ok(Success::empty().message(message).deployment(deployment))
+}
+
+/// A user as listed: never the password.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct UserItem {
+    id: String,
+    username: String,
+    sys_admin: bool,
+    /// RFC 3339.
+    created_at: String,
+    projects: Vec<UserProject>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct UserProject {
+    project_name: String,
+    permissions: Vec<PermissionItem>,
+}
+
+/// List users (system admin; any other user sees themself only).
+#[utoipa::path(get, path = "/apiops/users", tag = "Management",
+    responses((status = 200, description = "`resultList` of users", body = crate::openapi::SuccessEnvelope)))]
+async fn list_users(State(app): State<AppState>, Caller(caller): Caller) -> ApiResult<Success> {
+    Ok(Success::list(identity::list_users(&app, &caller).await?))
+}
+
+/// Get a user with their projects and permissions (system admin, or the user themself).
+#[utoipa::path(get, path = "/apiops/users/{username}", tag = "Management",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "`resultList: [UserItem]`", body = crate::openapi::SuccessEnvelope)))]
+async fn get_user(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Success> {
+    Ok(Success::one(
+        identity::get_user(&app, &caller, &username).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserUpdate {
+    /// The new password, at least 8 characters.
+    password: Option<String>,
+    /// Required when users change their own password.
+    current_password: Option<String>,
+    /// Make or unmake a system admin (system admin only; the last one stays).
+    sys_admin: Option<bool>,
+}
+
+/// Change a user's password or system-admin flag (system admin; a user: their own password,
+/// with `currentPassword`). The last system admin cannot be demoted.
+#[utoipa::path(put, path = "/apiops/users/{username}", tag = "Management",
+    params(("username" = String, Path)), request_body = UserUpdate,
+    responses((status = 200, description = "`resultList: [UserItem]`", body = crate::openapi::SuccessEnvelope)))]
+async fn update_user(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(username): Path<String>,
+    Json(body): Json<UserUpdate>,
+) -> ApiResult<Success> {
+    let item = identity::update_user(
+        &app,
+        &caller,
+        &username,
+        identity::UserUpdate {
+            password: body.password,
+            current_password: body.current_password,
+            sys_admin: body.sys_admin,
+        },
+    )
+    .await?;
+    Ok(Success::one(item).message(messages::user_updated(&username)))
+}
+
+/// Delete a user and revoke every token and session they hold (system admin). The last system
+/// admin cannot be deleted.
+#[utoipa::path(delete, path = "/apiops/users/{username}", tag = "Management",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "Deleted", body = crate::openapi::SuccessEnvelope)))]
+async fn delete_user(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Success> {
+    let message = identity::delete_user(&app, &caller, &username).await?;
+    Ok(Success::empty().message(message))
+}
+
+/// A token as listed: never the token itself.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct TokenItem {
+    name: String,
+    /// `PERSONAL` or `AGENT`.
+    kind: String,
+    /// An agent token's environment.
+    environment_name: Option<String>,
+    created_at: String,
+    expires_at: Option<String>,
+    /// Updated at most once a minute.
+    last_used_at: Option<String>,
+}
+
+/// List a user's personal and agent tokens (that user, or a system admin); never the tokens.
+#[utoipa::path(get, path = "/apiops/users/{username}/tokens", tag = "Management",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "`resultList` of TokenItem", body = crate::openapi::SuccessEnvelope)))]
+async fn list_tokens(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Success> {
+    Ok(Success::list(
+        identity::list_tokens(&app, &caller, &username).await?,
+    ))
+}
+
+/// List a project's members with their permissions (any member of the project).
+#[utoipa::path(get, path = "/apiops/projects/{projectName}/members", tag = "Management",
+    params(("projectName" = String, Path)),
+    responses((status = 200, description = "`resultList: [{projectName, username, permissions}]`", body = crate::openapi::SuccessEnvelope)))]
+async fn list_members(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> ApiResult<Success> {
+    Ok(Success::list(
+        identity::list_members(&app, &caller, &project).await?,
+    ))
+}
+
+/// Remove a user from a project (system admin).
+#[utoipa::path(delete, path = "/apiops/projects/{projectName}/members/{username}", tag = "Management",
+    params(("projectName" = String, Path), ("username" = String, Path)),
+    responses((status = 200, description = "Removed", body = crate::openapi::SuccessEnvelope)))]
+async fn remove_member(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((project, username)): Path<(String, String)>,
+) -> ApiResult<Success> {
+    let message = identity::remove_member(&app, &caller, &project, &username).await?;
+    Ok(Success::empty().message(message))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
 pub struct ClientCredentials {
     /// Must be `client_credentials`.
     grant_type: Option<String>,
@@ -437,13 +621,30 @@ const ACCESS_TOKEN_SECONDS: i64 = 3600;
 async fn client_credentials(
     State(app): State<AppState>,
     audit: Option<Extension<AuditSlot>>,
-    Form(form): Form<ClientCredentials>,
-) -> ApiResult<Json<Value>> {
-    if form.grant_type.as_deref() != Some("client_credentials") {
-        return Err(ApiError::bad_request(messages::GRANT_TYPE));
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Result<Json<Value>, OAuthError> {
+    let Ok(Form(pairs)) = form else {
+        return Err(OAuthError::invalid_request(
+            messages::TOKEN_REQUEST_NOT_FORM,
+        ));
+    };
+    // RFC 6749 §3.2: parameters must not be repeated; missing ones are an invalid request.
+    let param = |name: &str| -> Result<String, OAuthError> {
+        let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (Some(_), Some(_)) => Err(OAuthError::invalid_request(messages::parameter_repeated(
+                name,
+            ))),
+            (Some(v), None) if !v.is_empty() => Ok(v.clone()),
+            _ => Err(OAuthError::invalid_request(messages::empty(name))),
+        }
+    };
+    let grant_type = param("grant_type")?;
+    let username = param("client_id")?;
+    let password = param("client_secret")?;
+    if grant_type != "client_credentials" {
+        return Err(OAuthError::unsupported_grant_type());
     }
-    let username = form.client_id.unwrap_or_default();
-    let password = form.client_secret.unwrap_or_default();
     let user = app
         .store
         .user_by_username(&username)
@@ -457,7 +658,7 @@ async fn client_credentials(
     let ok = app.passwords.verify(password, phc).await?;
     let user = match user {
         Some(u) if ok => u,
-        _ => return Err(ApiError::unauthorized(messages::BAD_CREDENTIALS)),
+        _ => return Err(OAuthError::invalid_client()),
     };
     let token = new_token();
     let expires = now_ms() + ACCESS_TOKEN_SECONDS * 1000;
@@ -471,7 +672,8 @@ async fn client_credentials(
             expires_at: Some(expires),
             environment_id: None,
         })
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
     if let Some(Extension(slot)) = audit {
         slot.set(Who {
             user_id: Some(user.id),

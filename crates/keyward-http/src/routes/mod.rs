@@ -21,8 +21,23 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::AppState;
 use crate::openapi::ApiDoc;
 
+/// The item types of `resultList`s, named in the document (`openapi::finish` links them).
+#[derive(OpenApi)]
+#[openapi(components(schemas(
+    crate::service::jwks::JwkDetail,
+    crate::service::jwks::JwkSummary,
+    admin::EnvironmentItem,
+    admin::ProjectItem,
+    admin::UserItem,
+    admin::UserProject,
+    admin::TokenItem,
+    admin::PermissionItem,
+)))]
+struct ResultItems;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(OpenApiRouter::with_openapi(ResultItems::openapi()))
         .merge(health::router())
         .merge(admin::router())
         .merge(audit::router())

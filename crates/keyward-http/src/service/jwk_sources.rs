@@ -298,7 +298,8 @@ pub struct GenerateRequest {
     environment_list: Option<Vec<String>>,
 }
 
-const KEY_TYPES: &[&str] = &["RSA", "EC", "OCT", "OKP"];
+/// `type` of a generated JWK.
+pub const KEY_TYPES: &[&str] = &["RSA", "EC", "OCT", "OKP"];
 
 fn jose_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(e.to_string())

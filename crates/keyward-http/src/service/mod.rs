@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod certificates;
 pub mod file_export;
+pub mod identity;
 pub mod jwk_sources;
 pub mod jwks;
 pub mod keys;

@@ -29,40 +29,45 @@ const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Args)]
 pub struct AgentArgs {
     /// The keyward server's base URL, e.g. `https://keyward.example:8443`.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AGENT_SERVER")]
     server: Url,
     /// An agent token (a personal access token created with an `environmentName`); prefer the
     /// environment variable, which keeps it out of the process list.
     #[arg(long, env = "KEYWARD_AGENT_TOKEN", hide_env_values = true)]
     token: String,
     /// The environment to follow (the agent token's environment).
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AGENT_ENVIRONMENT")]
     environment: String,
-    /// Only these projects (repeatable); default: every project the token may read.
-    #[arg(long = "project")]
+    /// Only these projects (repeatable; in the environment variable comma-separated); default:
+    /// every project the token may read.
+    #[arg(
+        long = "project",
+        env = "KEYWARD_AGENT_PROJECTS",
+        value_delimiter = ','
+    )]
     projects: Vec<String>,
     /// The directory to write into (created 0700 if absent).
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AGENT_OUT")]
     out: PathBuf,
     /// A command run through `sh -c` after a revision changed at least one file, with
     /// `KEYWARD_REVISION` and `KEYWARD_OUT` set; a non-zero status is a failed deployment.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AGENT_ON_CHANGE")]
     on_change: Option<String>,
     /// How long `--on-change` may run before it is killed and counted as failed.
-    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    #[arg(long, env = "KEYWARD_AGENT_ON_CHANGE_TIMEOUT", default_value = "30s", value_parser = crate::parse_duration)]
     on_change_timeout: Duration,
     /// The agent's name, as listed by the server (default: the host name).
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AGENT_NAME")]
     name: Option<String>,
     /// Long-poll duration in seconds (the server caps it at 60).
-    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60))]
+    #[arg(long, env = "KEYWARD_AGENT_WAIT", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60))]
     wait: u64,
     /// A PEM file of extra CA certificates to trust for an HTTPS server.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AGENT_CA_FILE")]
     ca_file: Option<PathBuf>,
     /// Apply the current revision, acknowledge it and exit: status 0 when it applied (and
     /// `--on-change` succeeded), 1 otherwise. Errors are not retried.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AGENT_ONCE")]
     once: bool,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "KEYWARD_LOG", default_value = "info")]

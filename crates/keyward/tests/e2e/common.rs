@@ -478,6 +478,8 @@ pub fn assert_error(status: u16, body: &Value, expected_status: u16, message: &s
     assert_eq!(body["resultMessage"], message, "{body}");
     assert_eq!(body["error_description"], message, "{body}");
     let code = match expected_status {
+        // The token endpoint answers RFC 6749 §5.2 codes.
+        401 if message == "Bad credentials" => "invalid_client",
         401 => "unauthorized_client",
         413 => "payload_too_large",
         500..=599 => "server_error",

@@ -334,6 +334,67 @@ fn rows() -> Vec<Row> {
             true,
             |_, p| req(format!("/apiops/users/target/tokens/tok-{p}"), Body::None)
         ),
+        // The management extension's lists, changes and deletes (the system admin acts on
+        // `*-sysadmin` objects made at setup; refused callers are refused before any lookup).
+        row!("GET", "/apiops/users", AnyUser, false, |_, _| req(
+            "/apiops/users",
+            Body::None
+        )),
+        row!(
+            "GET",
+            "/apiops/users/{username}",
+            SysAdmin,
+            false,
+            |_, _| req("/apiops/users/target", Body::None)
+        ),
+        row!("PUT", "/apiops/users/{username}", SysAdmin, true, |_, p| {
+            req(
+                format!("/apiops/users/flip-{p}"),
+                Body::Json(json!({"sysAdmin": true})),
+            )
+        }),
+        row!(
+            "DELETE",
+            "/apiops/users/{username}",
+            SysAdmin,
+            true,
+            |_, p| req(format!("/apiops/users/del-{p}"), Body::None)
+        ),
+        row!(
+            "GET",
+            "/apiops/users/{username}/tokens",
+            SysAdmin,
+            false,
+            |_, _| req("/apiops/users/target/tokens", Body::None)
+        ),
+        row!(
+            "GET",
+            "/apiops/projects/{projectName}/members",
+            Read,
+            false,
+            |_, _| req(format!("{P}/members"), Body::None)
+        ),
+        row!(
+            "DELETE",
+            "/apiops/projects/{projectName}/members/{username}",
+            SysAdmin,
+            true,
+            |_, p| req(format!("{P}/members/member-{p}"), Body::None)
+        ),
+        row!(
+            "DELETE",
+            "/apiops/projects/{projectName}",
+            SysAdmin,
+            true,
+            |_, p| req(format!("/apiops/projects/pdel-{p}"), Body::None)
+        ),
+        row!(
+            "DELETE",
+            "/apiops/environments/{environmentName}",
+            SysAdmin,
+            true,
+            |_, p| req(format!("/apiops/environments/edel-{p}"), Body::None)
+        ),
         row!("GET", "/apiops/audit", SysAdmin, false, |_, _| req(
             "/apiops/audit",
             Body::None
@@ -820,7 +881,12 @@ async fn send(s: &Server, method: &str, r: Req, token: Option<&str>) -> (u16, Va
 /// checked at the end of the test.)
 async fn snapshot(s: &Server, target: &str, target_tokens: &[String]) -> Value {
     let mut out = serde_json::Map::new();
-    for path in ["/apiops/environments", "/apiops/projects"] {
+    for path in [
+        "/apiops/environments",
+        "/apiops/projects",
+        "/apiops/users",
+        "/apiops/projects/shop/members",
+    ] {
         out.insert(path.into(), s.get(path, Some(ADMIN)).await.1);
     }
     for project in ["shop", "admin", "other"] {
@@ -991,6 +1057,21 @@ async fn every_route_for_every_caller() {
 
     // `target`: the user whose tokens and permissions the management rows act on.
     let target = s.user_with("target", "shop", &["SECRETS:VIEW"]).await;
+    // What the system admin's rows change or delete.
+    for user in ["flip-sysadmin", "del-sysadmin"] {
+        let (status, body) = s
+            .post(
+                "/apiops/users/",
+                Some(ADMIN),
+                json!({"username": user, "password": "password-123"}),
+            )
+            .await;
+        assert_success(status, &body);
+    }
+    s.user_with("member-sysadmin", "shop", &["SECRETS:VIEW"])
+        .await;
+    s.create_project("pdel-sysadmin").await;
+    s.create_environment("edel-sysadmin").await;
     // Objects: the sources every caller reads, and one of each kind per caller to change.
     create_ok(
         &s,

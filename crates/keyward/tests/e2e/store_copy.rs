@@ -93,15 +93,16 @@ async fn sqlite_store_moves_to_postgres_intact() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 }
 
-/// Runs `keyward store copy` from a home's SQLite database into `target`.
+/// Runs `keyward store copy` from a home's SQLite database into `target`, the URLs given in
+/// the environment (a database password stays out of the process list).
 async fn store_copy(from: &DataHome, target: &str) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["store", "copy", "--from"])
-        .arg(format!(
-            "sqlite://{}",
-            from.dir.path().join("keyward.db").display()
-        ))
-        .args(["--to", target])
+        .args(["store", "copy"])
+        .env(
+            "KEYWARD_SOURCE_DATABASE_URL",
+            format!("sqlite://{}", from.dir.path().join("keyward.db").display()),
+        )
+        .env("KEYWARD_TARGET_DATABASE_URL", target)
         .output()
         .await
         .unwrap()
