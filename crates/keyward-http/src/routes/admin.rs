@@ -17,7 +17,7 @@ use crate::audit::{AuditSlot, Who};
 use crate::auth::new_token;
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult, OAuthError};
-use crate::permissions::{Action, Category, Need};
+use crate::permissions::{Action, Category, Need, Principal};
 use crate::service::identity::{self, require_sys_admin, user_acting_on};
 use crate::service::{
     check_name, environment_named, iso_ms, one_of, project_for, required, required_name,
