@@ -296,9 +296,10 @@ impl Store {
 /// The material of a new JWK with a kid that no other JWK of its project uses in `targets`
 /// (00-product §1, kid uniqueness): verifiers such as `PyJWKClient` select a key by kid alone. A
 /// taken default kid (an RFC 7638 thumbprint, or one made by `keyIdType`) becomes `<kid>-<alg>`,
-/// so RS256 and PS256 JWKs of one certificate can share a set — and `<kid>-<alg>-2`, `-3`, … when
-/// that is taken too (the same key twice, or two `TIMESTAMP` kids of one second). A taken kid
-/// that the caller chose (or that a pasted key carries) is refused: verifiers expect it as it is.
+/// so RS256 and PS256 JWKs of one certificate can share a set — and `<kid>-<alg>-<8 hex>` (random)
+/// when that is taken too (the same key twice, or two `TIMESTAMP` kids of one second). A taken
+/// kid that the caller chose (or that a pasted key carries) is refused: verifiers expect it as it
+/// is. Two nodes creating the same kid at the same instant on PostgreSQL are not serialised.
 async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<JwkMaterial> {
     let Some(kid) = new.material.kid.as_deref() else {
         return Ok(new.material.clone());
@@ -313,17 +314,30 @@ async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<Jwk
         });
     }
     let base = format!("{kid}-{}", new.alg.as_deref().unwrap_or(&new.material.kty));
-    let mut other = base.clone();
-    for n in 2.. {
+    if kid_holder(tx, &new.project_id, &base, targets)
+        .await?
+        .is_none()
+    {
+        return with_kid(&new.material, &base);
+    }
+    // A random suffix: one indexed look-up however many copies of the key the project holds
+    // (numbering them would scan them all on every create).
+    for _ in 0..8 {
+        let mut bytes = [0u8; 4];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let other = format!("{base}-{suffix}");
         if kid_holder(tx, &new.project_id, &other, targets)
             .await?
             .is_none()
         {
-            break;
+            return with_kid(&new.material, &other);
         }
-        other = format!("{base}-{n}");
     }
-    with_kid(&new.material, &other)
+    Err(StoreError::KidTaken {
+        kid: base,
+        jwk: holder,
+    })
 }
 
 /// The name of a JWK of the project with this kid deployed to one of `targets`.

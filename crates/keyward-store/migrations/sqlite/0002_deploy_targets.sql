@@ -6,6 +6,9 @@
 ALTER TABLE jwks ADD COLUMN all_environments INTEGER NOT NULL DEFAULT 1;
 UPDATE jwks SET all_environments = 0 WHERE source_environment_id IS NOT NULL;
 
+-- kid uniqueness within an environment is checked on every create: by index, not by scan.
+CREATE INDEX jwks_kid ON jwks(project_id, kid);
+
 -- Re-plan: a JWK derived from one environment's material leaves every other environment. Each
 -- environment that loses one moves its revision, so agents and public JWKS caches follow.
 UPDATE environments SET revision = revision + 1 WHERE id IN (

@@ -796,7 +796,14 @@ async fn users_are_listed_changed_and_deleted() {
 #[tokio::test]
 async fn tokens_are_listed_without_their_secrets() {
     let s = Server::with_world().await;
-    let alice = s.user_with("alice", "shop", &["SECRETS:VIEW"]).await;
+    // DEPLOY_UNDEPLOY: only deployers may hold agent tokens.
+    let alice = s
+        .user_with(
+            "alice",
+            "shop",
+            &["SECRETS:VIEW", "SECRETS:DEPLOY_UNDEPLOY"],
+        )
+        .await;
     let (status, body) = s
         .post(
             "/apiops/users/alice/tokens",

@@ -388,7 +388,7 @@ async fn generate_every_type_curve_and_size() {
                 "{name} {m}"
             );
         }
-        // TIMESTAMP kid by default (`-<alg>[-N]` appended when another key of the same second
+        // TIMESTAMP kid by default (`-<alg>[-<random>]` appended when another key of the same second
         // holds it: kids are unique within an environment), nbf now, exp one year later.
         let kid: i64 = got["kid"]
             .as_str()
@@ -440,7 +440,7 @@ async fn generate_key_ids_times_and_refusals() {
                 assert!(k.ends_with('Z') && k.as_bytes()[10] == b'T', "{k}");
             }
             "NONE" => assert!(kid.is_none(), "{jwk}"),
-            // `-<alg>[-N]` follows when a key of the same second holds the plain one.
+            // `-<alg>[-<random>]` follows when a key of the same second holds the plain one.
             "TIMESTAMP" => assert!(
                 kid.unwrap()
                     .split('-')

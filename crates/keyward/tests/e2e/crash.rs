@@ -191,7 +191,7 @@ async fn check(s: &Server, acked: &[Acked], reference: &Reference) {
             "JWK {name} points at a missing key: {j}"
         );
         let full = get_ok(s, &format!("{P}/jwks/{name}/")).await;
-        // The same key each time: kids are made unique within the environment (`<kid>-<alg>-N`),
+        // The same key each time: kids are made unique within the environment (`<kid>-<alg>[-<random>]`),
         // every other member is the reference's.
         let mut got = full["resultList"][0]["jwk"].clone();
         let mut want = reference.jwk.clone();

@@ -224,6 +224,15 @@ async fn keyward_jwks_agree_with_jwcrypto() {
                 )
                 .await;
             assert_success(status, &got);
+            // Gone again before the next case: the next one may take the same chosen kid (kids
+            // are unique within an environment).
+            let (status, body) = s
+                .delete(
+                    &format!("/apiops/projects/shop/jwks/{jwk_name}"),
+                    Some(ADMIN),
+                )
+                .await;
+            assert_success(status, &body);
             cases.push(json!({
                 "name": jwk_name,
                 "certificate": fixture(cert),
@@ -303,6 +312,12 @@ async fn private_keys_of_every_format_agree_with_jwcrypto() {
             .get(&format!("/apiops/projects/shop/jwks/j{i}"), Some(ADMIN))
             .await;
         assert_success(status, &got);
+        // Gone again before the next case: the same key (or the same chosen kid) may then take
+        // the plain kid, as kids are unique within an environment.
+        let (status, body) = s
+            .delete(&format!("/apiops/projects/shop/jwks/j{i}"), Some(ADMIN))
+            .await;
+        assert_success(status, &body);
         cases.push(
             json!({"kind": "key", "name": file, "privateKey": fixture(&format!("keys/{file}")),
             "password": f["password"], "kty": kty, "jwk": got["resultList"][0]["jwk"]}),
@@ -372,6 +387,12 @@ async fn pkcs12_keystore_keys_agree_with_jwcrypto() {
             .get(&format!("/apiops/projects/shop/jwks/j-{name}"), Some(ADMIN))
             .await;
         assert_success(status, &got);
+        // Gone again before the next case: the same key (or the same chosen kid) may then take
+        // the plain kid, as kids are unique within an environment.
+        let (status, body) = s
+            .delete(&format!("/apiops/projects/shop/jwks/j-{name}"), Some(ADMIN))
+            .await;
+        assert_success(status, &body);
         let jwk = &got["resultList"][0]["jwk"];
         assert!(jwk["d"].is_string(), "{file}: no private member in {jwk}");
         cases.push(json!({"kind": "key", "name": file,
