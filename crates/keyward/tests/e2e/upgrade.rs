@@ -106,3 +106,29 @@ async fn a_store_of_schema_1_opens_with_nothing_lost() {
     let (ok, report) = home.audit_verify();
     assert!(ok, "audit verify after the upgrade: {report}");
 }
+
+/// The store of schema 3 (migrations 0002 deploy targets, 0003 token use), made by the version
+/// that introduced them: it opens with the same objects, deployments and audit chain.
+#[tokio::test]
+async fn a_store_of_schema_3_opens_with_nothing_lost() {
+    let home = home_from("v3-a7a3a9f");
+    let s = Server::start_with(home.clone(), &[]).await;
+    assert_eq!(
+        names(&s, "/apiops/projects/shop/jwks").await,
+        ["gen", "signer-jwk", "tls-jwk"]
+    );
+    assert_eq!(names(&s, "/apiops/projects/shop/keys").await, ["signer"]);
+    let (status, body) = s
+        .get("/apiops/projects/shop/jwks/signer-jwk", Some(ADMIN))
+        .await;
+    assert_success(status, &body);
+    assert!(body["resultList"][0]["jwk"]["d"].is_string(), "{body}");
+    assert_eq!(published(&s, "production").await.len(), 3);
+    assert_eq!(published(&s, "test").await.len(), 1);
+    let (status, body) = s.get("/apiops/users/admin/tokens/", Some(ADMIN)).await;
+    assert_success(status, &body);
+    assert!(body.to_string().contains("agent-prod"), "{body}");
+    s.stop().await;
+    let (ok, report) = home.audit_verify();
+    assert!(ok, "audit verify after the upgrade: {report}");
+}
