@@ -34,6 +34,8 @@ if [ -n "${KEYWARD_LOAD_PG_ADMIN_URL:-}" ]; then
   db="kw_load_$(date +%s%N)"
   psql "$KEYWARD_LOAD_PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db"
   store_args=(--database-url "${KEYWARD_LOAD_PG_ADMIN_URL%/*}/$db")
+  # A shared store has no key file beside it: every node gets the same throwaway master key.
+  export KEYWARD_MASTER_KEY="${KEYWARD_MASTER_KEY:-$(openssl rand -base64 32)}"
   store="PostgreSQL ($(psql "$KEYWARD_LOAD_PG_ADMIN_URL" -Atc 'show server_version'))"
 fi
 addrs=()
