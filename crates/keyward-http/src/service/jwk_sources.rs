@@ -623,9 +623,6 @@ pub async fn generate(
 
 // ---- files -------------------------------------------------------------------------------------
 
-/// Private members stripped by a public-only export.
-const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth"];
-
 /// The JWK Set document of a stored JWK and its file name.
 pub async fn export_file(
     app: &AppState,
@@ -639,23 +636,24 @@ pub async fn export_file(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::bad_request(messages::jwk_not_found(name)))?;
-    let mut value: Value = serde_json::from_str(&jwk.jwk_json).map_err(ApiError::internal)?;
-    let Some(obj) = value.as_object_mut() else {
-        return Err(ApiError::internal("a stored JWK is not a JSON object"));
-    };
-    let file = if public_only {
+    let (file, json) = if public_only {
         if jwk.kty == "oct" {
             return Err(ApiError::bad_request(messages::jwk_symmetric_public_only(
                 name,
             )));
         }
-        for m in PRIVATE_MEMBERS {
-            obj.remove(*m);
-        }
-        format!("{name}-public.json")
+        // The store's one list of private members decides what a public export leaves out.
+        (
+            format!("{name}-public.json"),
+            keyward_store::public_members(&jwk.jwk_json),
+        )
     } else {
-        format!("{name}.json")
+        (format!("{name}.json"), jwk.jwk_json)
     };
+    let value: Value = serde_json::from_str(&json).map_err(ApiError::internal)?;
+    if !value.is_object() {
+        return Err(ApiError::internal("a stored JWK is not a JSON object"));
+    }
     let doc = serde_json::json!({ "keys": [value] });
     let body = serde_json::to_vec_pretty(&doc).map_err(ApiError::internal)?;
     Ok((file, body))
