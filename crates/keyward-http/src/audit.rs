@@ -1,37 +1,35 @@
-//! Recording the audit trail: one middleware sees every request after its handler answered and,
-//! before the answer leaves, appends one record to the store's hash chain for
+//! Recording the audit trail (issue #11, `SECURITY.md`).
 //!
-//! - every `/apiops` request that is not a `GET` (mutations, token issuance — also refused and
-//!   failed ones, with their status), and
-//! - every `GET` that returns private material: a JWK by name when it carries private members
-//!   (the handler marks a public-only answer with [`PublicOnly`]) and every `…/export` and
-//!   `…/export-file`.
+//! Every audited route **declares** what it records beside its handler (a [`Declared`] in its
+//! routes file, collected in [`crate::routes::declarations`]): the action, the object kind, and
+//! where the object's name comes from. Nothing is inferred from URL strings and no body is read
+//! here: a handler names the object from the fields it parsed itself ([`Audit::named`]).
 //!
-//! Who is the principal the [`crate::Caller`] extractor resolved (it leaves it in the request's
-//! [`AuditSlot`]), or, for the client-credentials endpoint, the user the token was issued to (or
-//! the claimed `client_id` of a refused attempt, without user id). What is the route template, the
-//! project and the object (its name from the path, or from the body's name field on create:
-//! `name`, `certificateName`, …). Never recorded: tokens, passwords, key material, bodies.
+//! - A **mutation** writes its record in its own transaction: the handler passes
+//!   [`Audit::named`]'s entry to the store, which writes it beside the change — both commit or
+//!   neither does, and a client that leaves mid-request cannot leave a change unrecorded.
+//! - A **refused or failed** request, and a **read of private material** (a JWK with private
+//!   members, every `…/export` and `…/export-file`, an agent's bundle), are recorded by the
+//!   middleware before the answer leaves, in a transaction of their own; if that record cannot be
+//!   written the caller gets a 500 instead of the answer (fail closed).
+//!
+//! Who is the principal the [`crate::Caller`] extractor resolved, or, for the client-credentials
+//! endpoint, the user the token was issued to (or the claimed `client_id` of a refused attempt).
+//! The client address is the one the edge uses (`--trusted-proxies`). Never recorded: tokens,
+//! passwords, key material, bodies.
 //!
 //! Requests refused to a caller who never authenticated (no token, a bad one, a failed login, a
 //! body refused before any check) are summarised ([`Summary`]): per client address and interval
 //! the first is recorded as above, the others are counted and written as one summary record per
 //! status when the interval ends — a flood of them cannot write a record per request.
-//!
-//! Fail closed: if the record cannot be written, the caller gets a 500 envelope instead of the
-//! handler's answer — even though a mutation may already be committed (it is then in the store
-//! without a record, and the caller was told the request failed).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{
-    ConnectInfo, FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State,
-};
-use axum::http::{Method, header};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyward_store::{AuditEntry, Store};
@@ -45,6 +43,75 @@ use crate::permissions::Principal;
 #[derive(Debug, Clone, Copy)]
 pub struct PublicOnly;
 
+/// Where a route's object name comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// A path parameter.
+    Path(&'static str),
+    /// A field of the body (or form), as the handler parsed it; the handler reports it.
+    Body(&'static str),
+    /// The route's object is the caller's own session (`/apiops/auth/token`): none.
+    None,
+}
+
+/// What one route records (module documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct Declared {
+    pub method: &'static str,
+    /// The route template, as in the OpenAPI document.
+    pub route: &'static str,
+    pub action: &'static str,
+    pub kind: &'static str,
+    pub name: Name,
+    /// A `GET` that returns private material (recorded before it leaves), not a mutation.
+    pub private_read: bool,
+}
+
+impl Declared {
+    /// A route that changes the store; its record is written in the change's transaction.
+    pub const fn mutation(
+        method: &'static str,
+        route: &'static str,
+        action: &'static str,
+        kind: &'static str,
+        name: Name,
+    ) -> Declared {
+        Declared {
+            method,
+            route,
+            action,
+            kind,
+            name,
+            private_read: false,
+        }
+    }
+
+    /// A `GET` that returns private material.
+    pub const fn private_read(
+        route: &'static str,
+        action: &'static str,
+        kind: &'static str,
+        name: Name,
+    ) -> Declared {
+        Declared {
+            method: "GET",
+            route,
+            action,
+            kind,
+            name,
+            private_read: true,
+        }
+    }
+}
+
+/// Every declaration by method and route.
+static DECLARED: LazyLock<HashMap<(&'static str, &'static str), &'static Declared>> =
+    LazyLock::new(|| {
+        crate::routes::declarations()
+            .map(|d| ((d.method, d.route), d))
+            .collect()
+    });
+
 /// Who made the request, as far as the handlers found out.
 #[derive(Debug, Clone, Default)]
 pub struct Who {
@@ -53,11 +120,27 @@ pub struct Who {
     pub token_id: Option<String>,
 }
 
-/// Where handlers leave the caller for the audit record (a request extension).
-#[derive(Clone, Default)]
-pub struct AuditSlot(Arc<Mutex<Who>>);
+/// The audit context of one request (a request extension): the route's declaration, what the
+/// edge and the handlers found out, and whether a mutation wrote its record.
+#[derive(Clone)]
+pub struct Audit(Arc<Context>);
 
-impl AuditSlot {
+struct Context {
+    declared: &'static Declared,
+    method: String,
+    project: Option<String>,
+    client_addr: Option<String>,
+    state: Mutex<Found>,
+}
+
+#[derive(Default)]
+struct Found {
+    who: Who,
+    name: Option<String>,
+    action: Option<&'static str>,
+}
+
+impl Audit {
     pub fn principal(&self, p: &Principal) {
         self.set(Who {
             user_id: Some(p.user_id.clone()),
@@ -67,13 +150,73 @@ impl AuditSlot {
     }
 
     pub fn set(&self, who: Who) {
-        if let Ok(mut w) = self.0.lock() {
-            *w = who;
+        if let Ok(mut f) = self.0.state.lock() {
+            f.who = who;
         }
     }
 
-    fn take(&self) -> Who {
-        self.0.lock().map(|w| w.clone()).unwrap_or_default()
+    /// Names the object (the value the handler parsed and acts on).
+    pub fn name(&self, name: &str) {
+        if let Ok(mut f) = self.0.state.lock() {
+            f.name = Some(name.chars().take(MAX_NAME).collect());
+        }
+    }
+
+    /// Replaces the declared action (a `DELETE` with `force=true` is a `force-delete`).
+    pub fn action(&self, action: &'static str) {
+        if let Ok(mut f) = self.0.state.lock() {
+            f.action = Some(action);
+        }
+    }
+
+    /// The record of the mutation about to be made on the object `name`: the store writes it in
+    /// the mutation's transaction.
+    pub fn named(&self, name: &str) -> AuditEntry {
+        self.name(name);
+        self.entry(200)
+    }
+
+    /// The record of the mutation about to be made on the object the path names.
+    pub fn path_named(&self) -> AuditEntry {
+        self.entry(200)
+    }
+
+    fn entry(&self, status: u16) -> AuditEntry {
+        let (who, name, action) = match self.0.state.lock() {
+            Ok(f) => (f.who.clone(), f.name.clone(), f.action),
+            Err(_) => (Who::default(), None, None),
+        };
+        let d = self.0.declared;
+        AuditEntry {
+            user_id: who.user_id,
+            username: who.username,
+            token_id: who.token_id,
+            client_addr: self.0.client_addr.clone(),
+            method: self.0.method.clone(),
+            route: d.route.to_owned(),
+            project: self.0.project.clone(),
+            object_kind: Some(d.kind.to_owned()),
+            object_name: name,
+            action: action.unwrap_or(d.action).to_owned(),
+            status: i64::from(status),
+            outcome: if (200..400).contains(&status) {
+                "ok"
+            } else {
+                "error"
+            }
+            .into(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Audit {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Audit, ApiError> {
+        parts.extensions.get::<Audit>().cloned().ok_or_else(|| {
+            // `routes::every_mutating_route_declares_its_audit` keeps this from happening.
+            ApiError::internal("this route declares no audit record")
+        })
     }
 }
 
@@ -171,166 +314,17 @@ impl Summary {
     }
 }
 
-/// Body fields that name the object a request creates.
-const NAME_FIELDS: &[&str] = &[
-    "name",
-    "certificateName",
-    "keyName",
-    "keystoreName",
-    "jwkName",
-];
-/// Path parameters that name the object, in order of preference.
-const NAME_PARAMS: &[&str] = &[
-    "certificateName",
-    "jwkName",
-    "keyName",
-    "keystoreName",
-    "tokenName",
-    "environmentName",
-    "username",
-];
-/// Longest object name kept from a body.
+/// Longest object name kept.
 const MAX_NAME: usize = 200;
-
-/// Whether a request is recorded.
-fn audited(method: &Method, route: &str) -> bool {
-    if !route.starts_with("/apiops/") {
-        return false;
-    }
-    if *method != Method::GET && *method != Method::HEAD && *method != Method::OPTIONS {
-        return true;
-    }
-    *method == Method::GET
-        && (route == "/apiops/projects/{projectName}/jwks/{jwkName}"
-            || route.ends_with("/agent/bundle")
-            || route.ends_with("/export")
-            || route.ends_with("/export-file"))
-}
-
-/// The object kind a route is about.
-fn object_kind(route: &str) -> Option<&'static str> {
-    let segments: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
-    let rest: &[&str] = match segments.as_slice() {
-        ["apiops", "projects", "{projectName}", rest @ ..] if !rest.is_empty() => rest,
-        ["apiops", "projects", ..] => return Some("project"),
-        ["apiops", "users", _, "tokens", ..] => return Some("token"),
-        ["apiops", "users", ..] => return Some("user"),
-        ["apiops", "auth", "token"] => return Some("token"),
-        ["apiops", "environments", ..] => return Some("environment"),
-        _ => return None,
-    };
-    Some(match rest {
-        ["certificates", "truststore", ..] => "truststore",
-        ["certificates", ..] => "certificate",
-        ["jwks", ..] => "jwk",
-        ["keys", ..] => "key",
-        ["keystores", ..] => "keystore",
-        ["members", ..] => "member",
-        ["environments", ..] => "environment",
-        _ => return None,
-    })
-}
-
-/// What was done: the route's trailing verb (`export-file`, `parse-from-url`, …) or the method's.
-fn action(method: &Method, route: &str) -> String {
-    if route == "/apiops/auth/token" {
-        return "issue-token".into();
-    }
-    let last = route
-        .rsplit('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or_default();
-    let verbs = [
-        "export",
-        "export-file",
-        "import-file",
-        "generate",
-        "parse-from-certificate",
-        "parse-from-key",
-        "parse-from-keystore",
-        "parse-from-clipboard",
-        "parse-from-url",
-    ];
-    if verbs.contains(&last) {
-        return last.to_owned();
-    }
-    match *method {
-        Method::POST => "create",
-        Method::PUT => "update",
-        Method::DELETE => "delete",
-        Method::PATCH => "update",
-        _ => "read",
-    }
-    .into()
-}
-
-/// The object's name given in the body of a create (`name`, `certificateName`, …), and for the
-/// client-credentials endpoint the claimed `client_id`. Reads nothing else; values are capped.
-async fn names_in_body(headers: &axum::http::HeaderMap, bytes: &Bytes) -> HashMap<String, String> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let wanted = |k: &str| NAME_FIELDS.contains(&k) || k == "client_id";
-    let keep = |v: &str| v.chars().count() <= MAX_NAME;
-    let mut out = HashMap::new();
-    if content_type.starts_with("application/json") {
-        if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) {
-            for (k, v) in map {
-                if let Some(s) = v.as_str()
-                    && wanted(&k)
-                    && keep(s)
-                {
-                    out.insert(k, s.to_owned());
-                }
-            }
-        }
-    } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        let req = rebuilt(headers, bytes.clone());
-        if let Ok(axum::Form(map)) =
-            axum::Form::<HashMap<String, String>>::from_request(req, &()).await
-        {
-            out.extend(
-                map.into_iter()
-                    .filter(|(k, v)| wanted(k) && k != "client_secret" && keep(v)),
-            );
-        }
-    } else if content_type.starts_with("multipart/form-data") {
-        let req = rebuilt(headers, bytes.clone());
-        if let Ok(mut form) = axum::extract::Multipart::from_request(req, &()).await {
-            while let Ok(Some(field)) = form.next_field().await {
-                let Some(name) = field.name().map(str::to_owned) else {
-                    continue;
-                };
-                if field.file_name().is_none()
-                    && NAME_FIELDS.contains(&name.as_str())
-                    && let Ok(text) = field.text().await
-                    && keep(&text)
-                {
-                    out.insert(name, text);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn rebuilt(headers: &axum::http::HeaderMap, bytes: Bytes) -> Request {
-    let mut req = Request::new(Body::from(bytes));
-    // A form is read from the body only for methods other than GET/HEAD.
-    *req.method_mut() = Method::POST;
-    *req.headers_mut() = headers.clone();
-    req
-}
 
 /// The middleware (see the module documentation).
 pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
+    let declared = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let Some(route) = route.filter(|r| audited(req.method(), r)) else {
+        .and_then(|m| DECLARED.get(&(req.method().as_str(), m.as_str())))
+        .copied();
+    let Some(declared) = declared else {
         return next.run(req).await;
     };
     let (mut parts, body) = req.into_parts();
@@ -342,133 +336,51 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
                 .collect()
         })
         .unwrap_or_default();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<crate::edge::PeerAddr>>()
-        .map(|c| c.0.0.ip());
-    let client_addr = peer.map(|ip| ip.to_string());
-    let method = parts.method.clone();
-    let parts_query = parts.uri.query().map(str::to_owned);
-    // The body is read here (as the handler would) to learn the name of a created object.
-    let (body_names, body) = if method == Method::GET {
-        (HashMap::new(), body)
-    } else {
-        match axum::body::to_bytes(body, app.config.body_limit).await {
-            Ok(bytes) => (
-                names_in_body(&parts.headers, &bytes).await,
-                Body::from(bytes),
-            ),
-            Err(_) => {
-                let resp = ApiError::too_large(app.config.body_limit).into_response();
-                let entry = entry_for(
-                    &method,
-                    &route,
-                    &params,
-                    &HashMap::new(),
-                    Who::default(),
-                    client_addr,
-                    resp.status().as_u16(),
-                );
-                return finish(&app, peer, entry, resp).await;
-            }
-        }
-    };
-    let slot = AuditSlot::default();
-    parts.extensions.insert(slot.clone());
-    let resp = next.run(Request::from_parts(parts, body)).await;
-    if method == Method::GET && resp.extensions().get::<PublicOnly>().is_some() {
-        return resp;
-    }
-    let mut who = slot.take();
-    if who.username.is_none()
-        && let Some(claimed) = body_names.get("client_id")
-    {
-        who.username = Some(claimed.clone());
-    }
-    let mut entry = entry_for(
-        &method,
-        &route,
-        &params,
-        &body_names,
-        who,
-        client_addr,
-        resp.status().as_u16(),
-    );
-    if method == Method::DELETE && forced(parts_query.as_deref()) {
-        // `?force=true`: the project or environment went with everything in it.
-        entry.action = "force-delete".into();
-    }
-    finish(&app, peer, entry, resp).await
-}
-
-/// Whether a query string asks for `force=true`.
-fn forced(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("force=true")))
-}
-
-fn entry_for(
-    method: &Method,
-    route: &str,
-    params: &[(String, String)],
-    body_names: &HashMap<String, String>,
-    who: Who,
-    client_addr: Option<String>,
-    status: u16,
-) -> AuditEntry {
     let param = |name: &str| {
         params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let object_name = NAME_PARAMS
-        .iter()
-        .find_map(|p| param(p))
-        .or_else(|| NAME_FIELDS.iter().find_map(|f| body_names.get(*f).cloned()))
-        .or_else(|| {
-            // The project itself, when it is what a route creates.
-            (object_kind(route) == Some("project"))
-                .then(|| param("projectName"))
-                .flatten()
-        });
-    AuditEntry {
-        user_id: who.user_id,
-        username: who.username,
-        token_id: who.token_id,
-        client_addr,
-        method: method.as_str().to_owned(),
-        route: route.to_owned(),
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<crate::edge::PeerAddr>>()
+        .map(|c| c.0.0.ip());
+    let client = peer
+        .map(|ip| crate::edge::client_ip(ip, &parts.headers, &app.config.limits.trusted_proxies));
+    let audit = Audit(Arc::new(Context {
+        declared,
+        method: parts.method.as_str().to_owned(),
         project: param("projectName"),
-        object_kind: object_kind(route).map(str::to_owned),
-        object_name,
-        action: action(method, route),
-        status: i64::from(status),
-        outcome: if (200..400).contains(&status) {
-            "ok"
-        } else {
-            "error"
-        }
-        .into(),
+        client_addr: client.map(|ip| ip.to_string()),
+        state: Mutex::new(Found {
+            name: match declared.name {
+                Name::Path(p) => param(p),
+                Name::Body(_) | Name::None => None,
+            },
+            ..Found::default()
+        }),
+    }));
+    parts.extensions.insert(audit.clone());
+    let resp = next.run(Request::from_parts(parts, body)).await;
+    let status = resp.status();
+    if status.is_success() && !declared.private_read {
+        // The mutation wrote its record in its own transaction.
+        return resp;
     }
-}
-
-/// Appends the record, then lets the answer go; fails closed. A refusal of an unauthenticated
-/// caller other than its address's first of the interval is only counted.
-async fn finish(
-    app: &AppState,
-    peer: Option<IpAddr>,
-    entry: AuditEntry,
-    resp: Response,
-) -> Response {
+    if declared.private_read && resp.extensions().get::<PublicOnly>().is_some() {
+        return resp;
+    }
+    let entry = audit.entry(status.as_u16());
     if entry.user_id.is_none()
-        && entry.status >= 400
-        && let Some(ip) = peer
-        && !app.audit_summary.first(ip, resp.status().as_u16())
+        && status.as_u16() >= 400
+        && let Some(ip) = client
+        && !app.audit_summary.first(ip, status.as_u16())
     {
         return resp;
     }
     match app.store.append_audit(&entry).await {
-        Ok(_) => resp,
+        Ok(()) => resp,
         Err(e) => {
             ApiError::internal(format!("cannot append to the audit trail: {e}")).into_response()
         }
@@ -495,130 +407,60 @@ mod tests {
         assert_eq!(state.counted[&(Some(a), 401)], 1);
     }
 
-    #[test]
-    fn mutations_and_private_reads_are_audited() {
-        let jwk = "/apiops/projects/{projectName}/jwks/{jwkName}";
-        assert!(audited(&Method::GET, jwk));
-        assert!(audited(&Method::PUT, jwk));
-        assert!(audited(&Method::DELETE, jwk));
-        assert!(audited(
-            &Method::GET,
-            "/apiops/projects/{projectName}/keys/{keyName}/export-file"
-        ));
-        assert!(audited(
-            &Method::GET,
-            "/apiops/projects/{projectName}/certificates/{certificateName}/export"
-        ));
-        assert!(audited(&Method::POST, "/apiops/auth/token"));
-        assert!(!audited(
-            &Method::GET,
-            "/apiops/projects/{projectName}/jwks"
-        ));
-        assert!(!audited(
-            &Method::GET,
-            "/apiops/projects/{projectName}/keys/{keyName}"
-        ));
-        assert!(!audited(&Method::GET, "/apiops/audit"));
-        assert!(!audited(&Method::POST, "/healthz"));
+    fn context(declared: &'static Declared, name: Option<&str>) -> Audit {
+        Audit(Arc::new(Context {
+            declared,
+            method: declared.method.to_owned(),
+            project: Some("shop".into()),
+            client_addr: Some("192.0.2.7".into()),
+            state: Mutex::new(Found {
+                name: name.map(str::to_owned),
+                ..Found::default()
+            }),
+        }))
     }
 
     #[test]
-    fn routes_name_their_objects_and_actions() {
-        assert_eq!(
-            object_kind(
-                "/apiops/projects/{projectName}/certificates/truststore/{environmentName}/export-file"
-            ),
-            Some("truststore")
+    fn a_record_names_what_the_handler_names() {
+        static D: Declared = Declared::mutation(
+            "POST",
+            "/apiops/projects/{projectName}/jwks/parse-from-certificate",
+            "parse-from-certificate",
+            "jwk",
+            Name::Body("name"),
         );
+        let audit = context(&D, None);
+        let e = audit.named("signing");
+        assert_eq!(e.object_name.as_deref(), Some("signing"));
+        assert_eq!(e.object_kind.as_deref(), Some("jwk"));
+        assert_eq!(e.action, "parse-from-certificate");
+        assert_eq!((e.status, e.outcome.as_str()), (200, "ok"));
+        assert_eq!(e.client_addr.as_deref(), Some("192.0.2.7"));
+        // A failure after the name was parsed still names it.
+        let failed = audit.entry(400);
+        assert_eq!(failed.object_name.as_deref(), Some("signing"));
+        assert_eq!(failed.outcome, "error");
+        // Names are capped.
+        let long = "n".repeat(500);
         assert_eq!(
-            object_kind("/apiops/users/{username}/tokens/{tokenName}"),
-            Some("token")
+            audit.named(&long).object_name.map(|n| n.len()),
+            Some(MAX_NAME)
         );
-        assert_eq!(object_kind("/apiops/projects"), Some("project"));
-        assert_eq!(
-            object_kind("/apiops/projects/{projectName}/members/{username}"),
-            Some("member")
-        );
-        assert_eq!(
-            action(
-                &Method::POST,
-                "/apiops/projects/{projectName}/jwks/parse-from-url"
-            ),
-            "parse-from-url"
-        );
-        assert_eq!(
-            action(
-                &Method::DELETE,
-                "/apiops/projects/{projectName}/keys/{keyName}"
-            ),
-            "delete"
-        );
-        assert_eq!(action(&Method::POST, "/apiops/auth/token"), "issue-token");
     }
 
     #[test]
-    fn force_is_read_from_the_query() {
-        assert!(forced(Some("force=true")));
-        assert!(forced(Some("a=b&force=TRUE")));
-        assert!(!forced(Some("force=false")));
-        assert!(!forced(None));
-    }
-
-    #[test]
-    fn management_deletes_name_their_objects() {
-        let entry = |route: &str, params: &[(&str, &str)]| {
-            let params: Vec<(String, String)> = params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            entry_for(
-                &Method::DELETE,
-                route,
-                &params,
-                &HashMap::new(),
-                Who::default(),
-                None,
-                200,
-            )
-        };
-        for (route, params, kind, name) in [
-            (
-                "/apiops/projects/{projectName}",
-                &[("projectName", "shop")][..],
-                "project",
-                "shop",
-            ),
-            (
-                "/apiops/environments/{environmentName}",
-                &[("environmentName", "production")][..],
-                "environment",
-                "production",
-            ),
-            (
-                "/apiops/users/{username}",
-                &[("username", "alice")][..],
-                "user",
-                "alice",
-            ),
-            (
-                "/apiops/projects/{projectName}/members/{username}",
-                &[("projectName", "shop"), ("username", "alice")][..],
-                "member",
-                "alice",
-            ),
-        ] {
-            let e = entry(route, params);
-            assert_eq!(e.object_kind.as_deref(), Some(kind), "{route}");
-            assert_eq!(e.object_name.as_deref(), Some(name), "{route}");
-            assert_eq!(e.action, "delete");
-            assert!(audited(&Method::DELETE, route));
-        }
-        // Listing users, tokens and members is a read, not recorded.
-        assert!(!audited(&Method::GET, "/apiops/users"));
-        assert!(!audited(&Method::GET, "/apiops/users/{username}/tokens"));
-        assert!(!audited(
-            &Method::GET,
-            "/apiops/projects/{projectName}/members"
-        ));
+    fn a_forced_delete_says_so() {
+        static D: Declared = Declared::mutation(
+            "DELETE",
+            "/apiops/projects/{projectName}",
+            "delete",
+            "project",
+            Name::Path("projectName"),
+        );
+        let audit = context(&D, Some("shop"));
+        audit.action("force-delete");
+        let e = audit.path_named();
+        assert_eq!(e.action, "force-delete");
+        assert_eq!(e.object_name.as_deref(), Some("shop"));
     }
 }

@@ -66,6 +66,9 @@ impl Default for Config {
     }
 }
 
+/// How often each node chains audit records that no wake-up announced (`keyward_store` audit).
+const AUDIT_SEQUENCER_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Shared state of every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -101,6 +104,8 @@ impl AppState {
             config.limits.password_check_wait,
             overload.clone(),
         );
+        // Chains the audit records other nodes (or a node that died) left pending.
+        store.spawn_sequencer(AUDIT_SEQUENCER_INTERVAL);
         let audit_summary = Arc::new(audit::Summary::new(config.audit_summary_interval));
         // Ends each summary interval; stops when the state is dropped.
         let summary = Arc::downgrade(&audit_summary);
@@ -180,8 +185,8 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Arc<Princip
         }
     }
     let principal = result?;
-    if let Some(slot) = parts.extensions.get::<audit::AuditSlot>() {
-        slot.principal(&principal);
+    if let Some(audit) = parts.extensions.get::<audit::Audit>() {
+        audit.principal(&principal);
     }
     Ok(principal)
 }

@@ -85,13 +85,16 @@ fn world() -> &'static World {
                 .unwrap();
             let auth = Auth::new(store.clone()).await.unwrap();
             store
-                .bootstrap(Bootstrap {
-                    admin_username: "admin".into(),
-                    admin_password_hash: "$argon2id$unused".into(),
-                    admin_project_name: "admin".into(),
-                    token_name: "bootstrap".into(),
-                    token_hash: auth.hash_token(TOKEN).to_vec(),
-                })
+                .bootstrap(
+                    Bootstrap {
+                        admin_username: "admin".into(),
+                        admin_password_hash: "$argon2id$unused".into(),
+                        admin_project_name: "admin".into(),
+                        token_name: "bootstrap".into(),
+                        token_hash: auth.hash_token(TOKEN).to_vec(),
+                    },
+                    &keyward_store::AuditEntry::system("bootstrap", "user", "admin"),
+                )
                 .await
                 .unwrap();
             let state = AppState::new(store, Config::default()).await.unwrap();

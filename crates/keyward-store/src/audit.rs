@@ -6,18 +6,26 @@
 //! `prev_hash` being the previous record's hash (32 zero bytes before the first record). The audit
 //! key is 32 random bytes kept sealed under the master key in `settings` ([`KEY_SETTING`]), so
 //! whoever can write the database but does not hold the master key cannot compute a valid hash:
-//! a rewritten chain does not verify. The head of the chain (last
-//! `seq` and its hash) is kept in `settings` under [`HEAD_SETTING`]; appending locks that row
-//! (`UPDATE … SET value = value` takes a row lock on PostgreSQL, and SQLite writes go through one
-//! connection), so the chain stays linear with any number of nodes. Because the head is anchored,
-//! cutting records off the tail is detected as well as changing or deleting one.
+//! a rewritten chain does not verify. The head of the chain (last `seq` and its hash) is kept in
+//! `settings` under [`HEAD_SETTING`]. Because the head is anchored, cutting records off the tail is
+//! detected as well as changing or deleting one.
+//!
+//! Writing (issue #11, `SECURITY.md`): a mutation's record is written **in the mutation's own
+//! transaction** ([`Store::stage_audit`]), so both commit or neither does — no audit record, no
+//! change. SQLite has one writer: the record is chained right there. On PostgreSQL the record goes
+//! to `audit_pending` (an insert, no shared lock), and a sequencer — [`Store::chain_pending`], run by
+//! every node, serialised by the head row's lock that only it takes — moves pending records onto the
+//! chain in `id` order shortly after they commit. Reading the trail and `keyward audit verify`
+//! chain what is pending first.
 
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError, now_ms};
+use std::time::Duration;
+
+use crate::{Backend, Result, Store, StoreError, Tx, now_ms};
 
 /// The `settings` key of the chain head: `"<seq>:<hex hash>"`.
 pub const HEAD_SETTING: &str = "audit_head";
@@ -49,6 +57,23 @@ pub struct AuditEntry {
     pub status: i64,
     /// `ok` or `error`.
     pub outcome: String,
+}
+
+impl AuditEntry {
+    /// The record of a change keyward makes on its own, not for a request (first-start
+    /// bootstrap, maintenance): no caller, no route.
+    pub fn system(action: &str, object_kind: &str, object_name: &str) -> AuditEntry {
+        AuditEntry {
+            method: "-".into(),
+            route: "-".into(),
+            object_kind: Some(object_kind.into()),
+            object_name: Some(object_name.into()),
+            action: action.into(),
+            status: 200,
+            outcome: "ok".into(),
+            ..AuditEntry::default()
+        }
+    }
 }
 
 /// A stored record.
@@ -122,20 +147,7 @@ fn record(row: &AnyRow) -> std::result::Result<AuditRecord, sqlx::Error> {
     Ok(AuditRecord {
         seq: row.try_get("seq")?,
         at: row.try_get("at")?,
-        entry: AuditEntry {
-            user_id: row.try_get("user_id")?,
-            username: row.try_get("username")?,
-            token_id: row.try_get("token_id")?,
-            client_addr: row.try_get("client_addr")?,
-            method: row.try_get("method")?,
-            route: row.try_get("route")?,
-            project: row.try_get("project")?,
-            object_kind: row.try_get("object_kind")?,
-            object_name: row.try_get("object_name")?,
-            action: row.try_get("action")?,
-            status: row.try_get("status")?,
-            outcome: row.try_get("outcome")?,
-        },
+        entry: entry_of(row)?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
@@ -205,6 +217,106 @@ fn decode_head(value: &[u8]) -> Option<(i64, Vec<u8>)> {
     (hash.len() == 32).then_some((seq.parse().ok()?, hash))
 }
 
+/// Records chained per transaction by [`Store::chain_pending`].
+const CHAIN_BATCH: i64 = 500;
+
+/// How long the sequencer waits after being woken before it chains.
+const SEQUENCER_BATCH_WAIT: Duration = Duration::from_millis(20);
+
+/// The chain head `(seq, hash)`; with `lock`, under the head row's lock until commit
+/// (`UPDATE … SET value = value`, a row lock on PostgreSQL).
+async fn read_head(tx: &mut Tx, lock: bool) -> Result<(i64, Vec<u8>)> {
+    if lock {
+        let locked = sqlx::query("UPDATE settings SET value = value WHERE key = $1")
+            .bind(HEAD_SETTING)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if locked != 1 {
+            return Err(StoreError::Rejected(
+                "the audit chain head is missing; run `keyward audit verify`".into(),
+            ));
+        }
+    }
+    let value: Option<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+        .bind(HEAD_SETTING)
+        .fetch_optional(&mut **tx)
+        .await?;
+    value.and_then(|(v,)| decode_head(&v)).ok_or_else(|| {
+        StoreError::Rejected(
+            "the audit chain head is missing or unreadable; run `keyward audit verify`".into(),
+        )
+    })
+}
+
+async fn write_head(tx: &mut Tx, seq: i64, hash: &[u8]) -> Result<()> {
+    sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
+        .bind(encode_head(seq, hash))
+        .bind(HEAD_SETTING)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts record `seq` linked to `prev`; returns its hash.
+async fn insert_chained(
+    tx: &mut Tx,
+    key: &[u8],
+    seq: i64,
+    prev: &[u8],
+    at: i64,
+    entry: &AuditEntry,
+) -> Result<[u8; 32]> {
+    let hash = chain_hash(key, prev, seq, at, entry);
+    let q = concat!(
+        "INSERT INTO audit_log (at, user_id, username, token_id, client_addr, method, route, project, ",
+        "object_kind, object_name, action, status, outcome, seq, prev_hash, hash) ",
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    );
+    bind_entry(sqlx::query(q).bind(at), entry)
+        .bind(seq)
+        .bind(to_hex(prev))
+        .bind(to_hex(&hash))
+        .execute(&mut **tx)
+        .await?;
+    Ok(hash)
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds an entry's fields, in column order from `user_id` to `outcome`.
+fn bind_entry<'q>(q: AnyQuery<'q>, e: &AuditEntry) -> AnyQuery<'q> {
+    q.bind(e.user_id.clone())
+        .bind(e.username.clone())
+        .bind(e.token_id.clone())
+        .bind(e.client_addr.clone())
+        .bind(e.method.clone())
+        .bind(e.route.clone())
+        .bind(e.project.clone())
+        .bind(e.object_kind.clone())
+        .bind(e.object_name.clone())
+        .bind(e.action.clone())
+        .bind(e.status)
+        .bind(e.outcome.clone())
+}
+
+fn entry_of(row: &AnyRow) -> std::result::Result<AuditEntry, sqlx::Error> {
+    Ok(AuditEntry {
+        user_id: row.try_get("user_id")?,
+        username: row.try_get("username")?,
+        token_id: row.try_get("token_id")?,
+        client_addr: row.try_get("client_addr")?,
+        method: row.try_get("method")?,
+        route: row.try_get("route")?,
+        project: row.try_get("project")?,
+        object_kind: row.try_get("object_kind")?,
+        object_name: row.try_get("object_name")?,
+        action: row.try_get("action")?,
+        status: row.try_get("status")?,
+        outcome: row.try_get("outcome")?,
+    })
+}
+
 impl Store {
     /// Creates the chain head if the store has none (first start). Idempotent.
     pub(crate) async fn init_audit_head(&self) -> Result<()> {
@@ -233,65 +345,120 @@ impl Store {
         Ok(key)
     }
 
-    /// Appends one record in its own transaction; returns its `seq`. Serialised with every other
-    /// append on every node by the lock on the chain head.
-    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
-        let key = zeroize::Zeroizing::new(self.audit_key().await?);
+    /// Appends one record in its own transaction (a refused or failed request, a read of private
+    /// material). Mutations write theirs with [`Store::stage_audit`] instead.
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         let mut tx = self.begin().await?;
-        // A no-op write that takes the head row's lock until commit (PostgreSQL); SQLite already
-        // serialises writers on its single write connection.
-        let locked = sqlx::query("UPDATE settings SET value = value WHERE key = $1")
-            .bind(HEAD_SETTING)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if locked != 1 {
-            return Err(StoreError::Rejected(
-                "the audit chain head is missing; run `keyward audit verify`".into(),
-            ));
-        }
-        let (value,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
-            .bind(HEAD_SETTING)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (head_seq, head_hash) = decode_head(&value).ok_or_else(|| {
-            StoreError::Rejected(
-                "the audit chain head is unreadable; run `keyward audit verify`".into(),
-            )
-        })?;
-        let seq = head_seq + 1;
-        let at = now_ms();
-        let hash = chain_hash(&key[..], &head_hash, seq, at, entry);
-        let q = format!(
-            "INSERT INTO audit_log ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(q))
-            .bind(seq)
-            .bind(at)
-            .bind(&entry.user_id)
-            .bind(&entry.username)
-            .bind(&entry.token_id)
-            .bind(&entry.client_addr)
-            .bind(&entry.method)
-            .bind(&entry.route)
-            .bind(&entry.project)
-            .bind(&entry.object_kind)
-            .bind(&entry.object_name)
-            .bind(&entry.action)
-            .bind(entry.status)
-            .bind(&entry.outcome)
-            .bind(to_hex(&head_hash))
-            .bind(to_hex(&hash))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
-            .bind(encode_head(seq, &hash))
-            .bind(HEAD_SETTING)
-            .execute(&mut *tx)
-            .await?;
+        self.stage_audit(&mut tx, entry).await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok(())
+    }
+
+    /// Writes `entry` in `tx`, the transaction of the mutation it describes: both commit or
+    /// neither does. SQLite chains it at once; PostgreSQL leaves it to the sequencer
+    /// ([`Store::chain_pending`]), so no write of any node waits for the chain's head.
+    pub(crate) async fn stage_audit(&self, tx: &mut Tx, entry: &AuditEntry) -> Result<()> {
+        let at = now_ms();
+        match self.backend {
+            Backend::Sqlite => {
+                let key = self.loaded_audit_key()?;
+                let (seq, prev) = read_head(tx, false).await?;
+                let hash = insert_chained(tx, &key[..], seq + 1, &prev, at, entry).await?;
+                write_head(tx, seq + 1, &hash).await?;
+            }
+            Backend::Postgres => {
+                let q = concat!(
+                    "INSERT INTO audit_pending (at, user_id, username, token_id, client_addr, method, route, ",
+                    "project, object_kind, object_name, action, status, outcome) ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                );
+                bind_entry(sqlx::query(q).bind(at), entry)
+                    .execute(&mut **tx)
+                    .await?;
+                self.audit_pending.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    /// The audit key, which must have been loaded already (by [`Store::unlock`]): loading it
+    /// needs the write connection, which a transaction holds on SQLite.
+    fn loaded_audit_key(&self) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+        self.audit_key
+            .get()
+            .map(|k| zeroize::Zeroizing::new(**k))
+            .ok_or(StoreError::Sealed(crate::SealError::NoKey))
+    }
+
+    /// Loads (creating on the first start) the audit key; called when the store is unlocked.
+    pub(crate) async fn load_audit_key(&self) -> Result<()> {
+        self.audit_key().await.map(|_| ())
+    }
+
+    /// Chains every pending record (see the module documentation), in batches, each batch one
+    /// transaction under the head row's lock; returns how many were chained. Any node may run it
+    /// at any time: a record is chained exactly once (the batch deletes exactly the rows it
+    /// chained, in the same transaction).
+    pub async fn chain_pending(&self) -> Result<usize> {
+        let pending: Option<(i64,)> = sqlx::query_as("SELECT id FROM audit_pending LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        if pending.is_none() {
+            return Ok(0);
+        }
+        let key = zeroize::Zeroizing::new(self.audit_key().await?);
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            let (mut seq, mut prev) = read_head(&mut tx, true).await?;
+            let rows = sqlx::query(concat!(
+                "SELECT id, at, user_id, username, token_id, client_addr, method, route, project, ",
+                "object_kind, object_name, action, status, outcome FROM audit_pending ORDER BY id LIMIT $1"
+            ))
+            .bind(CHAIN_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                tx.rollback().await?;
+                return Ok(total);
+            }
+            for row in &rows {
+                let id: i64 = row.try_get("id")?;
+                let at: i64 = row.try_get("at")?;
+                let entry = entry_of(row)?;
+                seq += 1;
+                prev = insert_chained(&mut tx, &key[..], seq, &prev, at, &entry)
+                    .await?
+                    .to_vec();
+                sqlx::query("DELETE FROM audit_pending WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            write_head(&mut tx, seq, &prev).await?;
+            tx.commit().await?;
+            total += rows.len();
+            if (rows.len() as i64) < CHAIN_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs the sequencer for the life of the process: after every staged record (shortly, so
+    /// that records committing together share a batch) and every `every` (records of other nodes,
+    /// or left by a node that died before chaining them).
+    pub fn spawn_sequencer(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(every, store.audit_pending.notified()).await;
+                // Let the transaction that staged the record commit, and others join the batch.
+                tokio::time::sleep(SEQUENCER_BATCH_WAIT).await;
+                if let Err(e) = store.chain_pending().await {
+                    tracing::error!(error = %e, "cannot chain pending audit records");
+                }
+            }
+        })
     }
 
     /// One page of records matching `filter`, newest first, and how many match in all.
@@ -301,6 +468,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<AuditRecord>, i64)> {
+        self.chain_pending().await?;
         let mut clauses: Vec<String> = Vec::new();
         let mut ints: Vec<(usize, i64)> = Vec::new();
         let mut texts: Vec<(usize, String)> = Vec::new();
@@ -365,10 +533,12 @@ impl Store {
         Ok((records, total))
     }
 
-    /// Walks the whole chain in `seq` order and checks every link, every hash and the anchored
+    /// Chains what is pending, then walks the whole chain in `seq` order and checks every link, every hash and the anchored
     /// head; names the first break.
     pub async fn verify_audit(&self) -> Result<AuditVerdict> {
         let key = zeroize::Zeroizing::new(self.audit_key().await?);
+        // What is committed but not chained yet joins the chain first (module documentation).
+        self.chain_pending().await?;
         let head: Option<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
             .bind(HEAD_SETTING)
             .fetch_optional(&self.read)

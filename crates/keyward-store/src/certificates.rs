@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE};
 use crate::sources::{SourceRederive, cascade_delete, cascade_update};
 use crate::{
-    Certificate, CertificateEntry, Jwk, JwkDeleteAction, JwkMaterial, JwkUpdateAction,
+    AuditEntry, Certificate, CertificateEntry, Jwk, JwkDeleteAction, JwkMaterial, JwkUpdateAction,
     NewCertificateEntry, Result, Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
 };
 
@@ -107,6 +107,7 @@ impl Store {
         name: &str,
         description: &str,
         entries: &[NewCertificateEntry],
+        audit: &AuditEntry,
     ) -> Result<(String, Vec<EnvDeployment>)> {
         let mut tx = self.begin().await?;
         let exists: Option<(String,)> =
@@ -141,6 +142,7 @@ impl Store {
             project_id,
             entries.iter().map(|e| e.environment_id.clone()).collect(),
         );
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((id, deployed))
@@ -148,6 +150,7 @@ impl Store {
 
     /// Replaces a certificate's description and entries, redeploys it, and applies `action` to the
     /// JWKs derived from it (calling `rederive` for those in scope), all in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn replace_certificate(
         &self,
         project_id: &str,
@@ -156,6 +159,7 @@ impl Store {
         entries: &[NewCertificateEntry],
         action: JwkUpdateAction,
         rederive: Rederive<'_>,
+        audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -214,6 +218,7 @@ impl Store {
             &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
         )
         .await?;
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)
@@ -232,6 +237,7 @@ impl Store {
         merges: &[CertificateMerge],
         action: JwkUpdateAction,
         rederive: RederiveEach,
+        audit: &AuditEntry,
     ) -> Result<(Vec<bool>, Vec<EnvDeployment>)> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -327,6 +333,7 @@ impl Store {
             );
             created.push(is_new);
         }
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((created, deployed))
@@ -338,6 +345,7 @@ impl Store {
         project_id: &str,
         name: &str,
         action: JwkDeleteAction,
+        audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
         let mut tx = self.begin().await?;
         let row: Option<(String,)> =
@@ -370,6 +378,7 @@ impl Store {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)

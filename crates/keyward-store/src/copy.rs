@@ -201,6 +201,26 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
         ],
     ),
     (
+        // Not yet chained (PostgreSQL). The target numbers them anew (its own sequence), in the
+        // order of their time.
+        "audit_pending",
+        &[
+            ("at", Col::Int),
+            ("user_id", Col::Text),
+            ("username", Col::Text),
+            ("token_id", Col::Text),
+            ("client_addr", Col::Text),
+            ("method", Col::Text),
+            ("route", Col::Text),
+            ("project", Col::Text),
+            ("object_kind", Col::Text),
+            ("object_name", Col::Text),
+            ("action", Col::Text),
+            ("status", Col::Int),
+            ("outcome", Col::Text),
+        ],
+    ),
+    (
         "retired_jwks",
         &[
             ("project_id", Col::Text),

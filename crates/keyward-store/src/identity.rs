@@ -2,8 +2,8 @@
 
 use crate::deploy::{DeploymentPlan, EnvDeployment, KIND_JWK};
 use crate::{
-    Environment, Grant, NewToken, Project, Result, Store, StoreError, TokenOwner, Tx, User, new_id,
-    now_ms, unique_to_exists,
+    AuditEntry, Environment, Grant, NewToken, Project, Result, Store, StoreError, TokenOwner, Tx,
+    User, new_id, now_ms, unique_to_exists,
 };
 
 /// The initial state of an empty store.
@@ -18,7 +18,7 @@ pub struct Bootstrap {
 impl Store {
     /// Creates the system admin, the admin project and the admin's token, once: returns `false`
     /// (and writes nothing) when the store already has users.
-    pub async fn bootstrap(&self, b: Bootstrap) -> Result<bool> {
+    pub async fn bootstrap(&self, b: Bootstrap, audit: &AuditEntry) -> Result<bool> {
         let mut tx = self.begin().await?;
         let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
             .fetch_one(&mut *tx)
@@ -65,6 +65,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        self.stage_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -77,6 +78,7 @@ impl Store {
         name: &str,
         description: &str,
         env_type: &str,
+        audit: &AuditEntry,
     ) -> Result<(Environment, Vec<EnvDeployment>)> {
         let mut tx = self.begin().await?;
         let env = Environment {
@@ -110,6 +112,7 @@ impl Store {
         for (id, project_id) in &jwks {
             plan.deploy(KIND_JWK, id, project_id, vec![env.id.clone()]);
         }
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = if jwks.is_empty() {
             Vec::new()
         } else {
@@ -134,13 +137,19 @@ impl Store {
 
     // ---- projects ----------------------------------------------------------------------------
 
-    pub async fn create_project(&self, name: &str, description: &str) -> Result<Project> {
+    pub async fn create_project(
+        &self,
+        name: &str,
+        description: &str,
+        audit: &AuditEntry,
+    ) -> Result<Project> {
         let p = Project {
             id: new_id(),
             name: name.to_owned(),
             description: description.to_owned(),
             created_at: now_ms(),
         };
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO projects (id, name, description, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -148,9 +157,11 @@ impl Store {
         .bind(&p.name)
         .bind(&p.description)
         .bind(p.created_at)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
+        self.stage_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(p)
     }
 
@@ -181,6 +192,7 @@ impl Store {
         username: &str,
         password_hash: &str,
         sys_admin: bool,
+        audit: &AuditEntry,
     ) -> Result<User> {
         let u = User {
             id: new_id(),
@@ -189,6 +201,7 @@ impl Store {
             sys_admin,
             created_at: now_ms(),
         };
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, sys_admin, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -197,9 +210,11 @@ impl Store {
         .bind(&u.password_hash)
         .bind(i64::from(u.sys_admin))
         .bind(u.created_at)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
+        self.stage_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(u)
     }
 
@@ -216,6 +231,7 @@ impl Store {
         project_id: &str,
         user_id: &str,
         grants: &[(String, String)],
+        audit: &AuditEntry,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM project_permissions WHERE project_id = $1 AND user_id = $2")
@@ -235,6 +251,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        self.stage_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -252,8 +269,9 @@ impl Store {
     // ---- access tokens ------------------------------------------------------------------------
 
     /// Stores a new token's hash; returns the token's id.
-    pub async fn create_token(&self, t: &NewToken) -> Result<String> {
-        let id = new_id();
+    pub async fn create_token(&self, t: &NewToken, audit: &AuditEntry) -> Result<String> {
+        let id = t.id.clone().unwrap_or_else(new_id);
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO access_tokens (id, user_id, name, kind, secret_hash, expires_at, created_at, environment_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -266,22 +284,27 @@ impl Store {
         .bind(t.expires_at)
         .bind(now_ms())
         .bind(&t.environment_id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(unique_to_exists)?;
+        self.stage_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
     /// Revokes a token by name; [`StoreError::NotFound`] when the user has no such token.
-    pub async fn delete_token(&self, user_id: &str, name: &str) -> Result<()> {
+    pub async fn delete_token(&self, user_id: &str, name: &str, audit: &AuditEntry) -> Result<()> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND name = $2")
             .bind(user_id)
             .bind(name)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.stage_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -499,14 +522,25 @@ impl Store {
     }
 
     /// Removes a user from a project; `false` when they were not a member.
-    pub async fn remove_member(&self, project_id: &str, user_id: &str) -> Result<bool> {
+    pub async fn remove_member(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let done =
             sqlx::query("DELETE FROM project_permissions WHERE project_id = $1 AND user_id = $2")
                 .bind(project_id)
                 .bind(user_id)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.stage_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Changes a user's password and/or system-admin flag. A change that would leave no system
@@ -515,6 +549,7 @@ impl Store {
         &self,
         user_id: &str,
         change: &UserChange,
+        audit: &AuditEntry,
     ) -> Result<std::result::Result<(), UserRefusal>> {
         let mut tx = self.begin().await?;
         if change.sys_admin == Some(false) && other_sys_admins(&mut tx, user_id).await? == 0 {
@@ -534,12 +569,17 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        self.stage_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
 
     /// Deletes a user with their tokens and memberships; the last system admin is refused.
-    pub async fn delete_user(&self, user_id: &str) -> Result<std::result::Result<(), UserRefusal>> {
+    pub async fn delete_user(
+        &self,
+        user_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<std::result::Result<(), UserRefusal>> {
         let mut tx = self.begin().await?;
         let (admin,): (i64,) = sqlx::query_as("SELECT sys_admin FROM users WHERE id = $1")
             .bind(user_id)
@@ -556,6 +596,7 @@ impl Store {
         ] {
             sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
         }
+        self.stage_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
@@ -603,6 +644,7 @@ impl Store {
         &self,
         project_id: &str,
         force: bool,
+        audit: &AuditEntry,
     ) -> Result<std::result::Result<Vec<EnvDeployment>, ProjectContents>> {
         let mut tx = self.begin().await?;
         let contents = project_contents_in(&mut tx, project_id).await?;
@@ -625,6 +667,7 @@ impl Store {
         for ((kind, id), envs) in objects {
             plan.undeploy(crate::deploy::kind_static(&kind), &id, envs);
         }
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         for sql in [
             "DELETE FROM deployments WHERE project_id = $1",
@@ -650,6 +693,7 @@ impl Store {
         &self,
         environment_id: &str,
         force: bool,
+        audit: &AuditEntry,
     ) -> Result<std::result::Result<Vec<EnvDeployment>, EnvironmentContents>> {
         let mut tx = self.begin().await?;
         let contents = environment_contents_in(&mut tx, environment_id).await?;
@@ -686,6 +730,7 @@ impl Store {
                 plan.undeploy(KIND_JWK, id, envs.into_iter().map(|(e,)| e).collect());
             }
         }
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         for (id,) in &derived {
             sqlx::query("DELETE FROM deployments WHERE object_kind = $1 AND object_id = $2")
@@ -725,30 +770,60 @@ mod tests {
     async fn the_last_system_admin_stays() {
         let path = std::env::temp_dir().join(format!("keyward-identity-{}.db", new_id()));
         let store = crate::test_store(&path).await;
-        let admin = store.create_user("admin", "phc", true).await.unwrap();
-        let user = store.create_user("user", "phc", false).await.unwrap();
+        let admin = store
+            .create_user("admin", "phc", true, &crate::test_audit())
+            .await
+            .unwrap();
+        let user = store
+            .create_user("user", "phc", false, &crate::test_audit())
+            .await
+            .unwrap();
         let demote = UserChange {
             sys_admin: Some(false),
             ..UserChange::default()
         };
         assert_eq!(
-            store.update_user(&admin.id, &demote).await.unwrap(),
+            store
+                .update_user(&admin.id, &demote, &crate::test_audit())
+                .await
+                .unwrap(),
             Err(UserRefusal::LastSysAdmin)
         );
         assert_eq!(
-            store.delete_user(&admin.id).await.unwrap(),
+            store
+                .delete_user(&admin.id, &crate::test_audit())
+                .await
+                .unwrap(),
             Err(UserRefusal::LastSysAdmin)
         );
         let promote = UserChange {
             sys_admin: Some(true),
             ..UserChange::default()
         };
-        assert_eq!(store.update_user(&user.id, &promote).await.unwrap(), Ok(()));
-        assert_eq!(store.update_user(&admin.id, &demote).await.unwrap(), Ok(()));
-        assert_eq!(store.delete_user(&admin.id).await.unwrap(), Ok(()));
+        assert_eq!(
+            store
+                .update_user(&user.id, &promote, &crate::test_audit())
+                .await
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .update_user(&admin.id, &demote, &crate::test_audit())
+                .await
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .delete_user(&admin.id, &crate::test_audit())
+                .await
+                .unwrap(),
+            Ok(())
+        );
         assert!(store.user_by_username("admin").await.unwrap().is_none());
         assert!(matches!(
-            store.delete_user(&admin.id).await,
+            store.delete_user(&admin.id, &crate::test_audit()).await,
             Err(StoreError::NotFound)
         ));
         store.close().await;
@@ -762,8 +837,14 @@ mod tests {
     async fn projects_holding_secrets_are_deleted_only_when_forced() {
         let path = std::env::temp_dir().join(format!("keyward-identity-{}.db", new_id()));
         let store = crate::test_store(&path).await;
-        let (env, _) = store.create_environment("e", "", "TEST").await.unwrap();
-        let project = store.create_project("p", "").await.unwrap();
+        let (env, _) = store
+            .create_environment("e", "", "TEST", &crate::test_audit())
+            .await
+            .unwrap();
+        let project = store
+            .create_project("p", "", &crate::test_audit())
+            .await
+            .unwrap();
         let draft = crate::KeyDraft {
             name: "k".into(),
             description: String::new(),
@@ -776,8 +857,14 @@ mod tests {
             }],
             based_on: None,
         };
-        store.create_key(&project.id, &draft).await.unwrap();
-        let left = store.delete_project(&project.id, false).await.unwrap();
+        store
+            .create_key(&project.id, &draft, &crate::test_audit())
+            .await
+            .unwrap();
+        let left = store
+            .delete_project(&project.id, false, &crate::test_audit())
+            .await
+            .unwrap();
         assert_eq!(
             left,
             Err(ProjectContents {
@@ -785,7 +872,10 @@ mod tests {
                 ..ProjectContents::default()
             })
         );
-        let left = store.delete_environment(&env.id, false).await.unwrap();
+        let left = store
+            .delete_environment(&env.id, false, &crate::test_audit())
+            .await
+            .unwrap();
         assert_eq!(
             left,
             Err(EnvironmentContents {
@@ -795,7 +885,7 @@ mod tests {
         );
         assert!(
             store
-                .delete_project(&project.id, true)
+                .delete_project(&project.id, true, &crate::test_audit())
                 .await
                 .unwrap()
                 .is_ok()
@@ -804,7 +894,7 @@ mod tests {
         assert!(store.key(&project.id, "k").await.unwrap().is_none());
         assert!(
             store
-                .delete_environment(&env.id, false)
+                .delete_environment(&env.id, false, &crate::test_audit())
                 .await
                 .unwrap()
                 .is_ok()

@@ -13,7 +13,8 @@ use crate::deploy::{
 };
 use crate::seal::{Binding, Keyring, Record};
 use crate::{
-    Jwk, JwkMaterial, NewJwk, Result, Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
+    AuditEntry, Jwk, JwkMaterial, NewJwk, Result, Store, StoreError, Tx, new_id, now_ms,
+    unique_to_exists,
 };
 
 /// Members that are private in every key type (RFC 7518 §6.3.2, RFC 8037 §2); `k` is private
@@ -118,8 +119,12 @@ impl Store {
     }
 
     /// Creates a JWK and deploys it to its environments (see [`NewJwk::environment_ids`]).
-    pub async fn create_jwk(&self, new: &NewJwk) -> Result<(Jwk, Vec<EnvDeployment>)> {
-        self.create_jwk_linked(new, None).await
+    pub async fn create_jwk(
+        &self,
+        new: &NewJwk,
+        audit: &AuditEntry,
+    ) -> Result<(Jwk, Vec<EnvDeployment>)> {
+        self.create_jwk_linked(new, None, audit).await
     }
 
     /// Creates a JWK, remembering the keystore alias it was derived from when there is one (so
@@ -130,6 +135,7 @@ impl Store {
         &self,
         new: &NewJwk,
         keystore_alias: Option<&str>,
+        audit: &AuditEntry,
     ) -> Result<(Jwk, Vec<EnvDeployment>)> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -204,6 +210,7 @@ impl Store {
         }
         let mut plan = DeploymentPlan::default();
         plan.deploy(KIND_JWK, &jwk.id, &jwk.project_id, targets);
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((jwk, deployed))
@@ -217,6 +224,7 @@ impl Store {
         name: &str,
         new_name: Option<&str>,
         description: Option<&str>,
+        audit: &AuditEntry,
     ) -> Result<(Jwk, Vec<EnvDeployment>)> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -262,13 +270,19 @@ impl Store {
         let mut plan = DeploymentPlan::default();
         let targets = deployed_environment_ids(&mut tx, KIND_JWK, &jwk.id).await?;
         plan.deploy(KIND_JWK, &jwk.id, &jwk.project_id, targets);
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((jwk, deployed))
     }
 
     /// Undeploys a JWK from its environments and deletes it.
-    pub async fn delete_jwk(&self, project_id: &str, name: &str) -> Result<Vec<EnvDeployment>> {
+    pub async fn delete_jwk(
+        &self,
+        project_id: &str,
+        name: &str,
+        audit: &AuditEntry,
+    ) -> Result<Vec<EnvDeployment>> {
         let mut tx = self.begin().await?;
         let row: Option<(String,)> =
             sqlx::query_as("SELECT id FROM jwks WHERE project_id = $1 AND name = $2")
@@ -287,6 +301,7 @@ impl Store {
             .await?;
         let mut plan = DeploymentPlan::default();
         plan.undeploy(KIND_JWK, &id, targets);
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)

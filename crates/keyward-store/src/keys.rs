@@ -5,8 +5,8 @@ use crate::deploy::{DeploymentPlan, EnvDeployment};
 use crate::seal::{Binding, Keyring, Record};
 use crate::sources::{KIND_KEY, SourceRederive, SourceTable, cascade_update, redeploy};
 use crate::{
-    CryptoKey, CryptoKeyEntry, JwkDeleteAction, JwkUpdateAction, KeyDraft, NewKeyEntry, Result,
-    Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
+    AuditEntry, CryptoKey, CryptoKeyEntry, JwkDeleteAction, JwkUpdateAction, KeyDraft, NewKeyEntry,
+    Result, Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
 };
 
 pub(crate) const KEYS: SourceTable = SourceTable {
@@ -129,6 +129,7 @@ impl Store {
         &self,
         project_id: &str,
         draft: &KeyDraft,
+        audit: &AuditEntry,
     ) -> Result<(String, Vec<EnvDeployment>)> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -160,6 +161,7 @@ impl Store {
             Vec::new(),
             draft.entries.iter().map(|e| e.environment_id.clone()),
         );
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((id, deployed))
@@ -174,6 +176,7 @@ impl Store {
         name: &str,
         draft: &KeyDraft,
         cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
+        audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -224,6 +227,7 @@ impl Store {
             )
             .await?;
         }
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)
@@ -235,8 +239,10 @@ impl Store {
         project_id: &str,
         name: &str,
         action: JwkDeleteAction,
+        audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
-        self.delete_source(&KEYS, project_id, name, action).await
+        self.delete_source(&KEYS, project_id, name, action, audit)
+            .await
     }
 }
 
@@ -295,8 +301,14 @@ mod tests {
     async fn stale_drafts_are_refused() {
         let path = std::env::temp_dir().join(format!("keyward-keys-{}.db", new_id()));
         let store = crate::test_store(&path).await;
-        let (env, _) = store.create_environment("e", "", "TEST").await.unwrap();
-        let project = store.create_project("p", "").await.unwrap();
+        let (env, _) = store
+            .create_environment("e", "", "TEST", &crate::test_audit())
+            .await
+            .unwrap();
+        let project = store
+            .create_project("p", "", &crate::test_audit())
+            .await
+            .unwrap();
         let mut draft = KeyDraft {
             name: "k".into(),
             description: "one".into(),
@@ -309,18 +321,23 @@ mod tests {
             }],
             based_on: None,
         };
-        store.create_key(&project.id, &draft).await.unwrap();
+        store
+            .create_key(&project.id, &draft, &crate::test_audit())
+            .await
+            .unwrap();
         let read = store.key(&project.id, "k").await.unwrap().unwrap();
         draft.based_on = Some(read.updated_at);
         draft.description = "two".into();
         store
-            .replace_key(&project.id, "k", &draft, None)
+            .replace_key(&project.id, "k", &draft, None, &crate::test_audit())
             .await
             .unwrap();
         // Same base again: the row moved on, so this one is stale.
         draft.description = "three".into();
         assert!(matches!(
-            store.replace_key(&project.id, "k", &draft, None).await,
+            store
+                .replace_key(&project.id, "k", &draft, None, &crate::test_audit())
+                .await,
             Err(StoreError::Conflict)
         ));
         let now = store.key(&project.id, "k").await.unwrap().unwrap();

@@ -6,8 +6,8 @@ use crate::deploy::{DeploymentPlan, EnvDeployment};
 use crate::seal::{Binding, Keyring, Record};
 use crate::sources::{KIND_KEYSTORE, SourceRederive, SourceTable, cascade_update, redeploy};
 use crate::{
-    JwkDeleteAction, JwkUpdateAction, KeystoreDraft, NewKeystoreEntry, Result, Store, StoreError,
-    StoredKeystore, StoredKeystoreEntry, Tx, new_id, now_ms, unique_to_exists,
+    AuditEntry, JwkDeleteAction, JwkUpdateAction, KeystoreDraft, NewKeystoreEntry, Result, Store,
+    StoreError, StoredKeystore, StoredKeystoreEntry, Tx, new_id, now_ms, unique_to_exists,
 };
 
 pub(crate) const KEYSTORES: SourceTable = SourceTable {
@@ -142,6 +142,7 @@ impl Store {
         &self,
         project_id: &str,
         draft: &KeystoreDraft,
+        audit: &AuditEntry,
     ) -> Result<(String, Vec<EnvDeployment>)> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -175,6 +176,7 @@ impl Store {
             Vec::new(),
             draft.entries.iter().map(|e| e.environment_id.clone()),
         );
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok((id, deployed))
@@ -189,6 +191,7 @@ impl Store {
         name: &str,
         draft: &KeystoreDraft,
         cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
+        audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -236,6 +239,7 @@ impl Store {
             )
             .await?;
         }
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)
@@ -247,8 +251,9 @@ impl Store {
         project_id: &str,
         name: &str,
         action: JwkDeleteAction,
+        audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
-        self.delete_source(&KEYSTORES, project_id, name, action)
+        self.delete_source(&KEYSTORES, project_id, name, action, audit)
             .await
     }
 }

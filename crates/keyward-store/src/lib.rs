@@ -144,6 +144,8 @@ pub struct Store {
     keyring: Option<Arc<Keyring>>,
     /// The audit chain's MAC key, read (and created) on first use; see `audit.rs`.
     audit_key: Arc<std::sync::OnceLock<zeroize::Zeroizing<[u8; 32]>>>,
+    /// Woken when a record is staged for the audit sequencer (PostgreSQL; see `audit.rs`).
+    audit_pending: Arc<tokio::sync::Notify>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -228,6 +230,7 @@ impl Store {
                 url: url.to_owned(),
                 keyring: None,
                 audit_key: Arc::default(),
+                audit_pending: Arc::default(),
             };
             store.init_audit_head().await?;
             return Ok(store);
@@ -276,6 +279,7 @@ impl Store {
             url: url.to_owned(),
             keyring: None,
             audit_key: Arc::default(),
+            audit_pending: Arc::default(),
         };
         store.init_audit_head().await?;
         // SQLite gives `-wal` and `-shm` the database file's mode; check again all the same.
@@ -433,6 +437,12 @@ impl Store {
             }
         });
     }
+}
+
+/// An audit record for unit tests' mutations.
+#[cfg(test)]
+pub(crate) fn test_audit() -> AuditEntry {
+    AuditEntry::system("test", "test", "test")
 }
 
 /// A store with a random master key, for unit tests.

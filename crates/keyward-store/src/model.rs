@@ -46,6 +46,8 @@ pub struct Grant {
 /// A personal (or client-credentials) access token, as stored: never the token itself.
 #[derive(Debug, Clone)]
 pub struct NewToken {
+    /// The token's id, chosen by the caller (so that an audit record can name it), or made.
+    pub id: Option<String>,
     pub user_id: String,
     pub name: String,
     pub kind: TokenKind,

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use sqlx::FromRow;
 
 use crate::deploy::KIND_JWK;
-use crate::{Result, Store, Tx};
+use crate::{AuditEntry, Result, Store, Tx};
 
 /// The public JWKs of a project in an environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,7 +250,9 @@ impl Store {
         detail: &str,
         now: i64,
         connected_until: i64,
+        audit: &AuditEntry,
     ) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(concat!(
             "INSERT INTO agents (environment_id, name, address, first_contact, last_contact, connected_until, \
              acked_revision, acked_success, acked_detail, acked_at, token_id) \
@@ -271,9 +273,14 @@ impl Store {
         .bind(i64::from(success))
         .bind(detail)
         .bind(token_id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.stage_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The agents of an environment, by name.
@@ -326,8 +333,14 @@ mod tests {
     async fn retired_jwks_stay_for_the_grace_period_only() {
         let path = std::env::temp_dir().join(format!("keyward-publish-{}.db", crate::new_id()));
         let store = test_store(&path).await;
-        store.create_environment("dev", "", "DEV").await.unwrap();
-        let p = store.create_project("p", "").await.unwrap();
+        store
+            .create_environment("dev", "", "DEV", &crate::test_audit())
+            .await
+            .unwrap();
+        let p = store
+            .create_project("p", "", &crate::test_audit())
+            .await
+            .unwrap();
         let none = store.published_jwks("p", "nope", Some(0), 1).await.unwrap();
         assert!(none.is_none());
         let empty = store
@@ -339,9 +352,12 @@ mod tests {
 
         let public = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"a"}"#;
         let jwk = new_jwk(&p.id, "a", "EC", public);
-        store.create_jwk(&jwk).await.unwrap();
+        store.create_jwk(&jwk, &crate::test_audit()).await.unwrap();
         let secret = new_jwk(&p.id, "s", "oct", r#"{"kty":"oct","k":"AAAA","kid":"s"}"#);
-        store.create_jwk(&secret).await.unwrap();
+        store
+            .create_jwk(&secret, &crate::test_audit())
+            .await
+            .unwrap();
         let one = store
             .published_jwks("p", "dev", Some(0), 1)
             .await
@@ -355,7 +371,10 @@ mod tests {
         assert_eq!(one.changes_at, None);
 
         let before = crate::now_ms();
-        store.delete_jwk(&p.id, "a").await.unwrap();
+        store
+            .delete_jwk(&p.id, "a", &crate::test_audit())
+            .await
+            .unwrap();
         let after = store
             .published_jwks("p", "dev", Some(before - 1), 60_000)
             .await
@@ -384,9 +403,16 @@ mod tests {
     async fn agents_are_connected_while_they_poll() {
         let path = std::env::temp_dir().join(format!("keyward-publish-{}.db", crate::new_id()));
         let store = test_store(&path).await;
-        let (env, _) = store.create_environment("dev", "", "DEV").await.unwrap();
-        let user = store.create_user("ops", "x", false).await.unwrap();
+        let (env, _) = store
+            .create_environment("dev", "", "DEV", &crate::test_audit())
+            .await
+            .unwrap();
+        let user = store
+            .create_user("ops", "x", false, &crate::test_audit())
+            .await
+            .unwrap();
         let token = |name: &str, hash: u8| crate::NewToken {
+            id: None,
             user_id: user.id.clone(),
             name: name.to_owned(),
             kind: crate::TokenKind::Agent,
@@ -394,8 +420,14 @@ mod tests {
             expires_at: None,
             environment_id: Some(env.id.clone()),
         };
-        let t1 = store.create_token(&token("one", 1)).await.unwrap();
-        let t2 = store.create_token(&token("two", 2)).await.unwrap();
+        let t1 = store
+            .create_token(&token("one", 1), &crate::test_audit())
+            .await
+            .unwrap();
+        let t2 = store
+            .create_token(&token("two", 2), &crate::test_audit())
+            .await
+            .unwrap();
         assert!(
             store
                 .agent_contact(&env.id, "w1", &t1, "10.0.0.1", 1_000, 30_000)
@@ -406,7 +438,16 @@ mod tests {
         assert!(
             store
                 .agent_ack(
-                    &env.id, "w1", &t1, "10.0.0.1", 4, false, "boom", 3_000, 13_000
+                    &env.id,
+                    "w1",
+                    &t1,
+                    "10.0.0.1",
+                    4,
+                    false,
+                    "boom",
+                    3_000,
+                    13_000,
+                    &crate::test_audit()
                 )
                 .await
                 .unwrap()
@@ -421,7 +462,16 @@ mod tests {
         assert!(
             !store
                 .agent_ack(
-                    &env.id, "w1", &t2, "10.6.6.6", 4, true, "forged", 3_600, 90_000
+                    &env.id,
+                    "w1",
+                    &t2,
+                    "10.6.6.6",
+                    4,
+                    true,
+                    "forged",
+                    3_600,
+                    90_000,
+                    &crate::test_audit()
                 )
                 .await
                 .unwrap()
@@ -436,7 +486,10 @@ mod tests {
         assert!(store.connected_agents(5_000).await.unwrap().is_empty());
         assert!(!store.agents(&env.id).await.unwrap()[0].connected(5_000));
         // Once the first token is revoked, the name is free for another.
-        store.delete_token(&user.id, "one").await.unwrap();
+        store
+            .delete_token(&user.id, "one", &crate::test_audit())
+            .await
+            .unwrap();
         assert!(
             store
                 .agent_contact(&env.id, "w1", &t2, "10.0.0.2", 6_000, 30_000)

@@ -136,6 +136,8 @@ impl Store {
             KeyCheck::Rotating
         };
         self.keyring = Some(Arc::new(keyring));
+        // Mutations chain their audit records inside their transaction: the key must be at hand.
+        self.load_audit_key().await?;
         Ok((self, state))
     }
 

@@ -10,7 +10,8 @@ use sqlx::any::AnyRow;
 use crate::deploy::{DeploymentPlan, KIND_JWK, deployed_environment_ids};
 use crate::seal::Keyring;
 use crate::{
-    JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, Store, StoreError, Tx,
+    AuditEntry, JwkDeleteAction, JwkMaterial, JwkUpdateAction, LinkedJwk, Result, Store,
+    StoreError, Tx,
 };
 
 /// Deployment kinds of keys and keystores (beside `KIND_CERTIFICATE` and `KIND_JWK`).
@@ -274,6 +275,7 @@ impl crate::Store {
         project_id: &str,
         name: &str,
         action: crate::JwkDeleteAction,
+        audit: &AuditEntry,
     ) -> Result<Vec<crate::EnvDeployment>> {
         let mut tx = self.begin().await?;
         let Some(id) = table.find(&mut tx, project_id, name).await? else {
@@ -286,6 +288,7 @@ impl crate::Store {
         }
         cascade_delete(&mut tx, &mut plan, &id, action, crate::now_ms()).await?;
         table.delete(&mut tx, &id).await?;
+        self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(deployed)

@@ -1044,13 +1044,16 @@ async fn bootstrap(store: &Store, settings: BootstrapSettings) -> anyhow::Result
             .map_err(|e| anyhow::anyhow!(e.message))?
     };
     let created = store
-        .bootstrap(Bootstrap {
-            admin_username: "admin".into(),
-            admin_password_hash: phc,
-            admin_project_name: "admin".into(),
-            token_name: BOOTSTRAP_TOKEN_NAME.into(),
-            token_hash: auth.hash_token(&token).to_vec(),
-        })
+        .bootstrap(
+            Bootstrap {
+                admin_username: "admin".into(),
+                admin_password_hash: phc,
+                admin_project_name: "admin".into(),
+                token_name: BOOTSTRAP_TOKEN_NAME.into(),
+                token_hash: auth.hash_token(&token).to_vec(),
+            },
+            &keyward_store::AuditEntry::system("bootstrap", "user", "admin"),
+        )
         .await?;
     if created {
         eprintln!(

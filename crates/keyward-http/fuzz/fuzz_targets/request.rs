@@ -77,7 +77,7 @@ fn world() -> &'static World {
                     admin_project_name: "admin".into(),
                     token_name: "bootstrap".into(),
                     token_hash: auth.hash_token(TOKEN).to_vec(),
-                })
+                }, &keyward_store::AuditEntry::system("bootstrap", "user", "admin"))
                 .await
                 .unwrap();
             let state = AppState::new(store, Config::default()).await.unwrap();

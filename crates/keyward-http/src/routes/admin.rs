@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::{Form, Json};
 use keyward_store::{NewToken, StoreError, TokenKind, now_ms};
@@ -13,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit::{AuditSlot, Who};
+use crate::audit::{Audit, Declared, Name, Who};
 use crate::auth::new_token;
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult, OAuthError};
@@ -23,6 +22,94 @@ use crate::service::{
     check_name, environment_named, iso_ms, one_of, project_for, required, required_name,
 };
 use crate::{AppState, Caller, messages};
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::mutation(
+        "POST",
+        "/apiops/environments",
+        "create",
+        "environment",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/environments/{environmentName}",
+        "delete",
+        "environment",
+        Name::Path("environmentName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects",
+        "create",
+        "project",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/projects/{projectName}",
+        "delete",
+        "project",
+        Name::Path("projectName"),
+    ),
+    Declared::mutation(
+        "PUT",
+        "/apiops/projects/{projectName}/members/{username}",
+        "update",
+        "member",
+        Name::Path("username"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/projects/{projectName}/members/{username}",
+        "delete",
+        "member",
+        Name::Path("username"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/users",
+        "create",
+        "user",
+        Name::Body("username"),
+    ),
+    Declared::mutation(
+        "PUT",
+        "/apiops/users/{username}",
+        "update",
+        "user",
+        Name::Path("username"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/users/{username}",
+        "delete",
+        "user",
+        Name::Path("username"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/users/{username}/tokens",
+        "create",
+        "token",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/users/{username}/tokens/{tokenName}",
+        "delete",
+        "token",
+        Name::Path("tokenName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/auth/token",
+        "issue-token",
+        "token",
+        Name::None,
+    ),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -81,6 +168,7 @@ impl From<&keyward_store::Environment> for EnvironmentItem {
 async fn create_environment(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Json(body): Json<EnvironmentCreate>,
 ) -> ApiResult<Success> {
     require_sys_admin(&caller)?;
@@ -98,6 +186,7 @@ async fn create_environment(
             &name,
             body.description.as_deref().unwrap_or_default(),
             &env_type,
+            &audit.named(&name),
         )
         .await
         .map_err(|e| match e {
@@ -160,13 +249,18 @@ pub struct ProjectItem {
 async fn create_project(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Json(body): Json<ProjectCreate>,
 ) -> ApiResult<Success> {
     require_sys_admin(&caller)?;
     let name = required_name("name", body.name.as_deref())?;
     let p = app
         .store
-        .create_project(&name, body.description.as_deref().unwrap_or_default())
+        .create_project(
+            &name,
+            body.description.as_deref().unwrap_or_default(),
+            &audit.named(&name),
+        )
         .await
         .map_err(|e| match e {
             StoreError::AlreadyExists => ApiError::bad_request(messages::project_exists(&name)),
@@ -216,6 +310,7 @@ pub struct UserCreate {
 async fn create_user(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Json(body): Json<UserCreate>,
 ) -> ApiResult<Success> {
     require_sys_admin(&caller)?;
@@ -225,7 +320,7 @@ async fn create_user(
     let phc = app.passwords.hash(password).await?;
     let user = app
         .store
-        .create_user(&username, &phc, body.sys_admin)
+        .create_user(&username, &phc, body.sys_admin, &audit.named(&username))
         .await
         .map_err(|e| match e {
             StoreError::AlreadyExists => ApiError::bad_request(messages::user_exists(&username)),
@@ -256,6 +351,7 @@ pub struct MembersPut {
 async fn set_members(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, username)): Path<(String, String)>,
     Json(body): Json<MembersPut>,
 ) -> ApiResult<Success> {
@@ -277,7 +373,7 @@ async fn set_members(
     }
     let grants: Vec<(String, String)> = grants.into_iter().collect();
     app.store
-        .set_permissions(&project.id, &user.id, &grants)
+        .set_permissions(&project.id, &user.id, &grants, &audit.path_named())
         .await?;
     app.auth.identity_changed().await;
     let list: Vec<Value> = grants
@@ -310,6 +406,7 @@ pub struct TokenCreate {
 async fn create_token(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(username): Path<String>,
     Json(body): Json<TokenCreate>,
 ) -> ApiResult<Success> {
@@ -357,6 +454,7 @@ async fn create_token(
     });
     let token = new_token();
     let new = NewToken {
+        id: None,
         user_id: user.id,
         name: name.clone(),
         kind: if environment.is_some() {
@@ -368,10 +466,14 @@ async fn create_token(
         expires_at: expires_at.as_ref().map(|(ms, _)| *ms),
         environment_id: environment.as_ref().map(|e| e.id.clone()),
     };
-    app.store.create_token(&new).await.map_err(|e| match e {
-        StoreError::AlreadyExists => ApiError::bad_request(messages::token_exists(&name)),
-        other => other.into(),
-    })?;
+    let rec = audit.named(&name);
+    app.store
+        .create_token(&new, &rec)
+        .await
+        .map_err(|e| match e {
+            StoreError::AlreadyExists => ApiError::bad_request(messages::token_exists(&name)),
+            other => other.into(),
+        })?;
     let capped_message = capped
         .then(|| expires_at.as_ref().map(|(_, t)| messages::token_capped(t)))
         .flatten();
@@ -394,11 +496,12 @@ async fn create_token(
 async fn revoke_token(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((username, token_name)): Path<(String, String)>,
 ) -> ApiResult<Success> {
     let user = user_acting_on(&app, &caller, &username).await?;
     app.store
-        .delete_token(&user.id, &token_name)
+        .delete_token(&user.id, &token_name, &audit.path_named())
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::bad_request(messages::token_not_found(&token_name)),
@@ -425,11 +528,16 @@ pub struct ForceQuery {
 async fn delete_project(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Query(q): Query<ForceQuery>,
 ) -> ApiResult<Success> {
+    let force = q.force.unwrap_or(false);
+    if force {
+        audit.action("force-delete");
+    }
     let (message, deployment) =
-        identity::delete_project(&app, &caller, &project, q.force.unwrap_or(false)).await?;
+        identity::delete_project(&app, &caller, &project, force, &audit.path_named()).await?;
     Ok(Success::empty().message(message).deployment(deployment))
 }
 
@@ -442,11 +550,17 @@ async fn delete_project(
 async fn delete_environment(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(environment): Path<String>,
     Query(q): Query<ForceQuery>,
 ) -> ApiResult<Success> {
+    let force = q.force.unwrap_or(false);
+    if force {
+        audit.action("force-delete");
+    }
     let (message, deployment) =
-        identity::delete_environment(&app, &caller, &environment, q.force.unwrap_or(false)).await?;
+        identity::delete_environment(&app, &caller, &environment, force, &audit.path_named())
+            .await?;
     Ok(Success::empty().message(message).deployment(deployment))
 }
 
@@ -511,6 +625,7 @@ pub struct UserUpdate {
 async fn update_user(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(username): Path<String>,
     Json(body): Json<UserUpdate>,
 ) -> ApiResult<Success> {
@@ -523,6 +638,7 @@ async fn update_user(
             current_password: body.current_password,
             sys_admin: body.sys_admin,
         },
+        &audit.path_named(),
     )
     .await?;
     Ok(Success::one(item).message(messages::user_updated(&username)))
@@ -536,9 +652,10 @@ async fn update_user(
 async fn delete_user(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(username): Path<String>,
 ) -> ApiResult<Success> {
-    let message = identity::delete_user(&app, &caller, &username).await?;
+    let message = identity::delete_user(&app, &caller, &username, &audit.path_named()).await?;
     Ok(Success::empty().message(message))
 }
 
@@ -593,9 +710,11 @@ async fn list_members(
 async fn remove_member(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, username)): Path<(String, String)>,
 ) -> ApiResult<Success> {
-    let message = identity::remove_member(&app, &caller, &project, &username).await?;
+    let message =
+        identity::remove_member(&app, &caller, &project, &username, &audit.path_named()).await?;
     Ok(Success::empty().message(message))
 }
 
@@ -620,7 +739,7 @@ const ACCESS_TOKEN_SECONDS: i64 = 3600;
         (status = 400, body = crate::openapi::ErrorEnvelope), (status = 401, body = crate::openapi::ErrorEnvelope)))]
 async fn client_credentials(
     State(app): State<AppState>,
-    audit: Option<Extension<AuditSlot>>,
+    audit: Audit,
     form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<Value>, OAuthError> {
     let Ok(Form(pairs)) = form else {
@@ -641,6 +760,11 @@ async fn client_credentials(
     };
     let grant_type = param("grant_type")?;
     let username = param("client_id")?;
+    // A refused attempt is recorded under the claimed client id.
+    audit.set(Who {
+        username: Some(username.chars().take(200).collect()),
+        ..Who::default()
+    });
     let password = param("client_secret")?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::unsupported_grant_type());
@@ -662,25 +786,30 @@ async fn client_credentials(
     };
     let token = new_token();
     let expires = now_ms() + ACCESS_TOKEN_SECONDS * 1000;
-    let token_id = app
-        .store
-        .create_token(&NewToken {
-            user_id: user.id.clone(),
-            name: format!("client-credentials-{}", keyward_store::new_id()),
-            kind: TokenKind::ClientCredentials,
-            secret_hash: app.auth.hash_token(&token).to_vec(),
-            expires_at: Some(expires),
-            environment_id: None,
-        })
+    let token_name = format!("client-credentials-{}", keyward_store::new_id());
+    let token_id = keyward_store::new_id();
+    // Recorded as the user the token is issued to, with the new token's id.
+    audit.set(Who {
+        user_id: Some(user.id.clone()),
+        username: Some(user.username.clone()),
+        token_id: Some(token_id.clone()),
+    });
+    let rec = audit.path_named();
+    app.store
+        .create_token(
+            &NewToken {
+                id: Some(token_id),
+                user_id: user.id.clone(),
+                name: token_name,
+                kind: TokenKind::ClientCredentials,
+                secret_hash: app.auth.hash_token(&token).to_vec(),
+                expires_at: Some(expires),
+                environment_id: None,
+            },
+            &rec,
+        )
         .await
         .map_err(ApiError::from)?;
-    if let Some(Extension(slot)) = audit {
-        slot.set(Who {
-            user_id: Some(user.id),
-            username: Some(user.username),
-            token_id: Some(token_id),
-        });
-    }
     // Opportunistic clean-up of long-expired client-credentials tokens.
     let _ = app
         .store

@@ -15,12 +15,29 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit::PublicOnly;
+use crate::audit::{Audit, Declared, Name, PublicOnly};
 use crate::edge::{PeerAddr, client_ip};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::service::{agent_bundle, check_name, environment_named, environment_revision, iso_ms};
 use crate::{AgentCaller, AppState, Caller, messages};
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::private_read(
+        "/apiops/environments/{environmentName}/agent/bundle",
+        "read-bundle",
+        "environment",
+        Name::Path("environmentName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/environments/{environmentName}/agent/ack",
+        "agent-ack",
+        "agent",
+        Name::Body("agent"),
+    ),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -225,6 +242,7 @@ pub struct Ack {
 async fn ack(
     State(app): State<AppState>,
     AgentCaller(caller): AgentCaller,
+    audit: Audit,
     Path(environment): Path<String>,
     peer: Option<Extension<ConnectInfo<PeerAddr>>>,
     headers: HeaderMap,
@@ -261,6 +279,7 @@ async fn ack(
             &detail,
             now,
             now + ACK_SLACK.as_millis() as i64,
+            &audit.named(&agent),
         )
         .await
         .map_err(ApiError::internal)?;

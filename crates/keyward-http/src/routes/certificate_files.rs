@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 
 use super::fields::QueryFields;
 use super::file_import::{Form, is_zip, mapping_error, read_form, read_zip};
+use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -24,6 +25,30 @@ use crate::service::{
     ADMIN_PROJECT, check_name, environment_named, one_of, project_for, required, required_name,
 };
 use crate::{AppState, Caller, messages};
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/certificates/import-file",
+        "import-file",
+        "certificate",
+        Name::Body("certificateName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/certificates/truststore/{environmentName}/import-file",
+        "import-file",
+        "truststore",
+        Name::Path("environmentName"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/certificates/truststore/{environmentName}/export-file",
+        "export-file",
+        "truststore",
+        Name::Path("environmentName"),
+    ),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -122,6 +147,7 @@ fn store_error(e: StoreError, name: &str) -> ApiError {
 async fn import_certificate_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
@@ -213,7 +239,7 @@ async fn import_certificate_file(
     };
     let (_, deployed) = app
         .store
-        .merge_certificates(&project.id, &[merge], action, rederive)
+        .merge_certificates(&project.id, &[merge], action, rederive, &audit.named(&name))
         .await
         .map_err(|e| store_error(e, &name))?;
     let cert = app
@@ -312,6 +338,7 @@ async fn export_truststore_file(
 async fn import_truststore_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, environment)): Path<(String, String)>,
     QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
@@ -401,7 +428,13 @@ async fn import_truststore_file(
     }
     let (_, deployed) = app
         .store
-        .merge_certificates(&project.id, &merges, JwkUpdateAction::Nullify, rederive)
+        .merge_certificates(
+            &project.id,
+            &merges,
+            JwkUpdateAction::Nullify,
+            rederive,
+            &audit.path_named(),
+        )
         .await
         .map_err(|e| store_error(e, &merges[0].name))?;
     tracing::info!(environment = %env.name, project = %project.name, count = merges.len(), "truststore bundle imported");

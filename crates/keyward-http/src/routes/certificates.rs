@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::fields::{self, QueryFields};
+use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -23,6 +24,43 @@ use crate::service::{
     ADMIN_PROJECT, environment_named, one_of, project_for, required, required_name,
 };
 use crate::{AppState, Caller, messages};
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/certificates",
+        "create",
+        "certificate",
+        Name::Body("certificateName"),
+    ),
+    Declared::mutation(
+        "PUT",
+        "/apiops/projects/{projectName}/certificates/{certificateName}",
+        "update",
+        "certificate",
+        Name::Path("certificateName"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/projects/{projectName}/certificates/{certificateName}",
+        "delete",
+        "certificate",
+        Name::Path("certificateName"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/certificates/{certificateName}/export",
+        "export",
+        "certificate",
+        Name::Path("certificateName"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/certificates/{certificateName}/export-file",
+        "export-file",
+        "certificate",
+        Name::Path("certificateName"),
+    ),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -219,6 +257,7 @@ async fn get_certificate(
 async fn create_certificate(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
@@ -232,7 +271,13 @@ async fn create_certificate(
     let entries = entries_for(&chain, &alias, &envs);
     let (id, deployed) = app
         .store
-        .create_certificate(&project.id, &name, &description, &entries)
+        .create_certificate(
+            &project.id,
+            &name,
+            &description,
+            &entries,
+            &audit.named(&name),
+        )
         .await
         .map_err(|e| match e {
             StoreError::AlreadyExists => ApiError::bad_request(messages::certificate_exists(&name)),
@@ -263,6 +308,7 @@ const JWK_DELETE_ACTIONS: &[&str] = &["NULLIFY", "DELETE"];
 async fn update_certificate(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
     QueryFields(mut query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
@@ -314,6 +360,7 @@ async fn update_certificate(
             &entries,
             action,
             Box::new(rederive),
+            &audit.path_named(),
         )
         .await
         .map_err(|e| match e {
@@ -337,6 +384,7 @@ async fn update_certificate(
 async fn delete_certificate(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
     QueryFields(query): QueryFields,
 ) -> ApiResult<Success> {
@@ -357,7 +405,7 @@ async fn delete_certificate(
     )?;
     let deployed = app
         .store
-        .delete_certificate(&project.id, &name, action)
+        .delete_certificate(&project.id, &name, action, &audit.path_named())
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::bad_request(messages::certificate_not_found(&name)),

@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::fields::{self, QueryFields};
+use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -32,6 +33,44 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_jwk_file))
         .routes(routes!(import_jwk_file))
 }
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks/parse-from-clipboard",
+        "parse-from-clipboard",
+        "jwk",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks/parse-from-url",
+        "parse-from-url",
+        "jwk",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks/generate",
+        "generate",
+        "jwk",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks/import-file",
+        "import-file",
+        "jwk",
+        Name::Body("jwkName"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/jwks/{jwkName}/export-file",
+        "export-file",
+        "jwk",
+        Name::Path("jwkName"),
+    ),
+];
 
 /// The body of parse-from-clipboard.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -83,6 +122,7 @@ fn jwk_name(name: Option<&str>) -> ApiResult<String> {
 async fn parse_from_clipboard(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<ClipboardBody>,
 ) -> ApiResult<Success> {
@@ -96,6 +136,7 @@ async fn parse_from_clipboard(
         body.jwk_str.as_deref(),
         body.kid.as_deref(),
         body.environment_list.as_deref(),
+        &audit.named(&name),
     )
     .await
 }
@@ -108,6 +149,7 @@ async fn parse_from_clipboard(
 async fn parse_from_url(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<UrlBody>,
 ) -> ApiResult<Success> {
@@ -127,6 +169,7 @@ async fn parse_from_url(
         &req,
         body.kid.as_deref(),
         body.environment_list.as_deref(),
+        &audit.named(&name),
     )
     .await
 }
@@ -138,11 +181,13 @@ async fn parse_from_url(
 async fn generate_jwk(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<GenerateRequest>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
-    jwk_sources::generate(&app, &project, &body).await
+    let rec = audit.named(body.name.as_deref().map(str::trim).unwrap_or_default());
+    jwk_sources::generate(&app, &project, &body, &rec).await
 }
 
 /// Download a JWK as a JWK Set file; `publicOnly=true` strips the private members.
@@ -217,6 +262,7 @@ fn content_disposition(file: &str) -> String {
 async fn import_jwk_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Success> {
@@ -256,7 +302,8 @@ async fn import_jwk_file(
     req.description = texts.remove("jwkDescription");
     // A list (extension): repeats were merged, comma-separated, by `fields::add`.
     req.environment_list = texts.remove("environmentList").map(|list| vec![list]);
-    jwk_sources::import_file(&app, &project, req).await
+    let rec = audit.named(req.name.as_deref().map(str::trim).unwrap_or_default());
+    jwk_sources::import_file(&app, &project, req, &rec).await
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use keyward_store::{NewJwk, StoreError};
+use keyward_store::{AuditEntry, NewJwk, StoreError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Need, Principal};
@@ -33,6 +34,58 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(parse_from_key))
         .routes(routes!(parse_from_keystore))
 }
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks",
+        "create",
+        "jwk",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks/parse-from-certificate",
+        "parse-from-certificate",
+        "jwk",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks/parse-from-key",
+        "parse-from-key",
+        "jwk",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/jwks/parse-from-keystore",
+        "parse-from-keystore",
+        "jwk",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "PUT",
+        "/apiops/projects/{projectName}/jwks/{jwkName}",
+        "update",
+        "jwk",
+        Name::Path("jwkName"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/projects/{projectName}/jwks/{jwkName}",
+        "delete",
+        "jwk",
+        Name::Path("jwkName"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/jwks/{jwkName}",
+        "read",
+        "jwk",
+        Name::Path("jwkName"),
+    ),
+];
 
 /// The body of create (every source type) and parse-from-* (no `sourceType`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -137,17 +190,21 @@ async fn get_jwk(
 async fn create_jwk(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<JwkCreate>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
+    let rec = audit.named(&name);
     let source = match body.source_type.as_deref().map(str::trim) {
         None | Some("") => return Err(ApiError::bad_request(messages::SOURCE_TYPE_REQUIRED)),
         Some(s) => one_of("sourceType", s, SourceType::parse, &SourceType::NAMES[..6])?,
     };
     match source {
-        SourceType::Certificate => from_certificate(&app, &caller, &project, name, &body).await,
+        SourceType::Certificate => {
+            from_certificate(&app, &caller, &project, name, &body, &rec).await
+        }
         SourceType::CopyPaste => {
             crate::service::jwk_sources::create_from_paste(
                 &app,
@@ -157,6 +214,7 @@ async fn create_jwk(
                 body.jwk_str.as_deref(),
                 body.kid.as_deref(),
                 body.environment_list.as_deref(),
+                &rec,
             )
             .await
         }
@@ -175,6 +233,7 @@ async fn create_jwk(
                 &req,
                 body.kid.as_deref(),
                 body.environment_list.as_deref(),
+                &rec,
             )
             .await
         }
@@ -185,11 +244,13 @@ async fn create_jwk(
                 &project,
                 &derive_request(name, &body),
                 Some(source),
+                &rec,
             )
             .await
         }
         SourceType::Keystore => {
-            create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body)).await
+            create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body), &rec)
+                .await
         }
         SourceType::Generate => Err(ApiError::bad_request(messages::GENERATE_HAS_ITS_ENDPOINT)),
     }
@@ -202,12 +263,14 @@ async fn create_jwk(
 async fn parse_from_certificate(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<JwkCreate>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
-    from_certificate(&app, &caller, &project, name, &body).await
+    let rec = audit.named(&name);
+    from_certificate(&app, &caller, &project, name, &body, &rec).await
 }
 
 /// Derive a JWK from a key (PRIVATE_KEY: with private members; PUBLIC_KEY: public only; the
@@ -218,12 +281,22 @@ async fn parse_from_certificate(
 async fn parse_from_key(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<JwkCreate>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
-    create_jwk_from_key(&app, &caller, &project, &derive_request(name, &body), None).await
+    let rec = audit.named(&name);
+    create_jwk_from_key(
+        &app,
+        &caller,
+        &project,
+        &derive_request(name, &body),
+        None,
+        &rec,
+    )
+    .await
 }
 
 /// Derive a JWK from a keystore alias (a private key with `x5c`… from its chain, or a trusted
@@ -234,12 +307,14 @@ async fn parse_from_key(
 async fn parse_from_keystore(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<JwkCreate>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
-    create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body)).await
+    let rec = audit.named(&name);
+    create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body), &rec).await
 }
 
 /// The key/keystore fields of a create or parse-from-* body.
@@ -271,6 +346,7 @@ async fn from_certificate(
     project: &keyward_store::Project,
     name: String,
     body: &JwkCreate,
+    audit: &AuditEntry,
 ) -> ApiResult<Success> {
     let cert_name = required("certificateName", body.certificate_name.as_deref())?;
     let env_name = required("environmentName", body.environment_name.as_deref())?;
@@ -310,10 +386,16 @@ async fn from_certificate(
         kid_given: kid.is_some(),
         environment_ids: None,
     };
-    let (jwk, deployed) = app.store.create_jwk(&new).await.map_err(|e| match e {
-        StoreError::AlreadyExists => ApiError::bad_request(messages::jwk_exists_on_create(&name)),
-        other => other.into(),
-    })?;
+    let (jwk, deployed) = app
+        .store
+        .create_jwk(&new, audit)
+        .await
+        .map_err(|e| match e {
+            StoreError::AlreadyExists => {
+                ApiError::bad_request(messages::jwk_exists_on_create(&name))
+            }
+            other => other.into(),
+        })?;
     Ok(Success::one(JwkSummary::from(&jwk)).deployment(app.publisher.settle(&deployed).await))
 }
 
@@ -324,6 +406,7 @@ async fn from_certificate(
 async fn update_jwk(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
     Json(body): Json<JwkUpdate>,
 ) -> ApiResult<Success> {
@@ -338,7 +421,13 @@ async fn update_jwk(
     };
     let (jwk, deployed) = app
         .store
-        .update_jwk(&project.id, &name, new_name, body.description.as_deref())
+        .update_jwk(
+            &project.id,
+            &name,
+            new_name,
+            body.description.as_deref(),
+            &audit.path_named(),
+        )
         .await
         .map_err(|e| match e {
             StoreError::NotFound => {
@@ -359,12 +448,13 @@ async fn update_jwk(
 async fn delete_jwk(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let deployed = app
         .store
-        .delete_jwk(&project.id, &name)
+        .delete_jwk(&project.id, &name, &audit.path_named())
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::bad_request(messages::jwk_not_found(&name)),

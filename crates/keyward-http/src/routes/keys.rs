@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::fields::QueryFields;
 use super::file_import::{files_per_environment, read_form};
+use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -23,6 +24,44 @@ use crate::service::keys::{
 };
 use crate::service::{project_for, required, required_name};
 use crate::{AppState, Caller, messages};
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/keys",
+        "create",
+        "key",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "PUT",
+        "/apiops/projects/{projectName}/keys/{keyName}",
+        "update",
+        "key",
+        Name::Path("keyName"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/projects/{projectName}/keys/{keyName}",
+        "delete",
+        "key",
+        Name::Path("keyName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/keys/import-file",
+        "import-file",
+        "key",
+        Name::Body("keyName"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/keys/{keyName}/export-file",
+        "export-file",
+        "key",
+        Name::Path("keyName"),
+    ),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,6 +117,7 @@ async fn get_key(
 async fn create_key(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<KeyInput>,
 ) -> ApiResult<Success> {
@@ -85,7 +125,7 @@ async fn create_key(
     let draft = draft_for_create(&app, &body).await?;
     let (id, deployed) = app
         .store
-        .create_key(&project.id, &draft)
+        .create_key(&project.id, &draft, &audit.named(&draft.name))
         .await
         .map_err(|e| match e {
             StoreError::AlreadyExists => {
@@ -115,6 +155,7 @@ async fn create_key(
 async fn update_key(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
     QueryFields(query): QueryFields,
     Json(body): Json<KeyInput>,
@@ -143,6 +184,7 @@ async fn update_key(
                     Box::new(|linked| rederive(&draft.name, &draft, linked));
                 (action, rederive)
             }),
+            &audit.path_named(),
         )
         .await
         .map_err(|e| match e {
@@ -170,6 +212,7 @@ async fn update_key(
 async fn delete_key(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
     QueryFields(query): QueryFields,
 ) -> ApiResult<Success> {
@@ -177,7 +220,7 @@ async fn delete_key(
     let action = delete_action(&query)?;
     let deployed = app
         .store
-        .delete_key(&project.id, &name, action)
+        .delete_key(&project.id, &name, action, &audit.path_named())
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::bad_request(messages::key_not_found(&name)),
@@ -250,6 +293,7 @@ async fn export_key_file(
 async fn import_key_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
@@ -296,11 +340,17 @@ async fn import_key_file(
     let deployed = if current.is_some() {
         let rederive: SourceRederive<'_> = Box::new(|linked| rederive(&draft.name, &draft, linked));
         app.store
-            .replace_key(&project.id, &name, &draft, Some((action, rederive)))
+            .replace_key(
+                &project.id,
+                &name,
+                &draft,
+                Some((action, rederive)),
+                &audit.named(&name),
+            )
             .await
     } else {
         app.store
-            .create_key(&project.id, &draft)
+            .create_key(&project.id, &draft, &audit.named(&name))
             .await
             .map(|(_, deployed)| deployed)
     }

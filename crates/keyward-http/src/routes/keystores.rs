@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::fields::QueryFields;
 use super::file_import::{files_per_environment, read_form};
+use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
@@ -22,6 +23,44 @@ use crate::service::keystores::{
 };
 use crate::service::{project_for, required_name};
 use crate::{AppState, Caller, messages};
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/keystores",
+        "create",
+        "keystore",
+        Name::Body("name"),
+    ),
+    Declared::mutation(
+        "PUT",
+        "/apiops/projects/{projectName}/keystores/{keystoreName}",
+        "update",
+        "keystore",
+        Name::Path("keystoreName"),
+    ),
+    Declared::mutation(
+        "DELETE",
+        "/apiops/projects/{projectName}/keystores/{keystoreName}",
+        "delete",
+        "keystore",
+        Name::Path("keystoreName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/keystores/import-file",
+        "import-file",
+        "keystore",
+        Name::Body("keystoreName"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/keystores/{keystoreName}/export-file",
+        "export-file",
+        "keystore",
+        Name::Path("keystoreName"),
+    ),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,6 +117,7 @@ async fn get_keystore(
 async fn create_keystore(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     Json(body): Json<KeystoreInput>,
 ) -> ApiResult<Success> {
@@ -85,7 +125,7 @@ async fn create_keystore(
     let draft = draft_for_create(&app, &body).await?;
     let (id, deployed) = app
         .store
-        .create_keystore(&project.id, &draft)
+        .create_keystore(&project.id, &draft, &audit.named(&draft.name))
         .await
         .map_err(|e| match e {
             StoreError::AlreadyExists => {
@@ -115,6 +155,7 @@ async fn create_keystore(
 async fn update_keystore(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
     QueryFields(query): QueryFields,
     Json(body): Json<KeystoreInput>,
@@ -141,6 +182,7 @@ async fn update_keystore(
                     Box::new(|linked| rederive(&draft.name, &draft, linked));
                 (action, rederive)
             }),
+            &audit.path_named(),
         )
         .await
         .map_err(|e| match e {
@@ -170,6 +212,7 @@ async fn update_keystore(
 async fn delete_keystore(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path((project, name)): Path<(String, String)>,
     QueryFields(query): QueryFields,
 ) -> ApiResult<Success> {
@@ -177,7 +220,7 @@ async fn delete_keystore(
     let action = delete_action(&query)?;
     let deployed = app
         .store
-        .delete_keystore(&project.id, &name, action)
+        .delete_keystore(&project.id, &name, action, &audit.path_named())
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::bad_request(messages::keystore_not_found(&name)),
@@ -240,6 +283,7 @@ async fn export_keystore_file(
 async fn import_keystore_file(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     QueryFields(query): QueryFields,
     multipart: Result<Multipart, MultipartRejection>,
@@ -294,11 +338,17 @@ async fn import_keystore_file(
     let deployed = if current.is_some() {
         let rederive: SourceRederive<'_> = Box::new(|linked| rederive(&draft.name, &draft, linked));
         app.store
-            .replace_keystore(&project.id, &name, &draft, Some((action, rederive)))
+            .replace_keystore(
+                &project.id,
+                &name,
+                &draft,
+                Some((action, rederive)),
+                &audit.named(&name),
+            )
             .await
     } else {
         app.store
-            .create_keystore(&project.id, &draft)
+            .create_keystore(&project.id, &draft, &audit.named(&name))
             .await
             .map(|(_, deployed)| deployed)
     }

@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 
 use super::fields::QueryFields;
 use super::file_import::{Form, is_zip, mapping_error, read_form, read_zip};
+use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Need, Principal};
@@ -33,6 +34,36 @@ use crate::service::package::{
 };
 use crate::service::{one_of, project_for};
 use crate::{AppState, Caller, messages};
+
+/// What each route records in the audit trail (`crate::audit`).
+pub(super) const AUDIT: &[Declared] = &[
+    Declared::private_read(
+        "/apiops/projects/{projectName}/keys/{keyName}/export",
+        "export",
+        "key",
+        Name::Path("keyName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/keys/import",
+        "import",
+        "key",
+        Name::Body("keyExportFile"),
+    ),
+    Declared::private_read(
+        "/apiops/projects/{projectName}/keystores/{keystoreName}/export",
+        "export",
+        "keystore",
+        Name::Path("keystoreName"),
+    ),
+    Declared::mutation(
+        "POST",
+        "/apiops/projects/{projectName}/keystores/import",
+        "import",
+        "keystore",
+        Name::Body("keystoreExportFile"),
+    ),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -102,6 +133,7 @@ async fn export_key_package(
 async fn import_key_package(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     QueryFields(query): QueryFields,
     headers: HeaderMap,
@@ -191,11 +223,17 @@ async fn import_key_package(
         let rederive: SourceRederive<'_> =
             Box::new(|linked| crate::service::keys::rederive(&draft.name, &draft, linked));
         app.store
-            .replace_key(&project.id, &name, &draft, Some((request.action, rederive)))
+            .replace_key(
+                &project.id,
+                &name,
+                &draft,
+                Some((request.action, rederive)),
+                &audit.named(&name),
+            )
             .await
     } else {
         app.store
-            .create_key(&project.id, &draft)
+            .create_key(&project.id, &draft, &audit.named(&name))
             .await
             .map(|(_, deployed)| deployed)
     }
@@ -272,6 +310,7 @@ async fn export_keystore_package(
 async fn import_keystore_package(
     State(app): State<AppState>,
     Caller(caller): Caller,
+    audit: Audit,
     Path(project): Path<String>,
     QueryFields(query): QueryFields,
     headers: HeaderMap,
@@ -371,11 +410,17 @@ async fn import_keystore_package(
         let rederive: SourceRederive<'_> =
             Box::new(|linked| crate::service::keystores::rederive(&draft.name, &draft, linked));
         app.store
-            .replace_keystore(&project.id, &name, &draft, Some((request.action, rederive)))
+            .replace_keystore(
+                &project.id,
+                &name,
+                &draft,
+                Some((request.action, rederive)),
+                &audit.named(&name),
+            )
             .await
     } else {
         app.store
-            .create_keystore(&project.id, &draft)
+            .create_keystore(&project.id, &draft, &audit.named(&name))
             .await
             .map(|(_, deployed)| deployed)
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use keyward_store::{Membership, User, UserChange, UserRefusal};
+use keyward_store::{AuditEntry, Membership, User, UserChange, UserRefusal};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -122,6 +122,7 @@ pub async fn update_user(
     caller: &Principal,
     username: &str,
     update: UserUpdate,
+    audit: &AuditEntry,
 ) -> ApiResult<Value> {
     let own = caller.username == username;
     if !caller.sys_admin && (!own || update.sys_admin.is_some()) {
@@ -152,7 +153,7 @@ pub async fn update_user(
         let phc = app.passwords.hash(password).await?;
         change.password_hash = Some(phc);
     }
-    match app.store.update_user(&user.id, &change).await? {
+    match app.store.update_user(&user.id, &change, audit).await? {
         Ok(()) => {}
         Err(UserRefusal::LastSysAdmin) => {
             return Err(ApiError::bad_request(messages::LAST_SYS_ADMIN));
@@ -172,7 +173,12 @@ fn admin_view(caller: &Principal) -> Principal {
 }
 
 /// Deletes a user: their tokens (and so their sessions) and memberships go with them.
-pub async fn delete_user(app: &AppState, caller: &Principal, username: &str) -> ApiResult<String> {
+pub async fn delete_user(
+    app: &AppState,
+    caller: &Principal,
+    username: &str,
+    audit: &AuditEntry,
+) -> ApiResult<String> {
     require_sys_admin(caller)?;
     let user = user_named(app, username).await?;
     let tokens = app
@@ -181,7 +187,7 @@ pub async fn delete_user(app: &AppState, caller: &Principal, username: &str) -> 
         .await
         .map_err(ApiError::internal)?
         .len();
-    match app.store.delete_user(&user.id).await {
+    match app.store.delete_user(&user.id, audit).await {
         Ok(Ok(())) => {}
         Ok(Err(UserRefusal::LastSysAdmin)) => {
             return Err(ApiError::bad_request(messages::LAST_SYS_ADMIN));
@@ -252,11 +258,16 @@ pub async fn remove_member(
     caller: &Principal,
     project: &str,
     username: &str,
+    audit: &AuditEntry,
 ) -> ApiResult<String> {
     require_sys_admin(caller)?;
     let project = project_for(app, caller, project, Need::Read).await?;
     let user = user_named(app, username).await?;
-    if !app.store.remove_member(&project.id, &user.id).await? {
+    if !app
+        .store
+        .remove_member(&project.id, &user.id, audit)
+        .await?
+    {
         return Err(ApiError::bad_request(messages::not_a_member(
             username,
             &project.name,
@@ -273,13 +284,14 @@ pub async fn delete_project(
     caller: &Principal,
     name: &str,
     force: bool,
+    audit: &AuditEntry,
 ) -> ApiResult<(String, DeploymentResult)> {
     require_sys_admin(caller)?;
     let project = project_for(app, caller, name, Need::Read).await?;
     if project.name == ADMIN_PROJECT {
         return Err(ApiError::bad_request(messages::ADMIN_PROJECT_UNDELETABLE));
     }
-    let deployed = match app.store.delete_project(&project.id, force).await? {
+    let deployed = match app.store.delete_project(&project.id, force, audit).await? {
         Ok(d) => d,
         Err(left) => {
             return Err(ApiError::bad_request(messages::project_not_empty(
@@ -303,10 +315,15 @@ pub async fn delete_environment(
     caller: &Principal,
     name: &str,
     force: bool,
+    audit: &AuditEntry,
 ) -> ApiResult<(String, DeploymentResult)> {
     require_sys_admin(caller)?;
     let environment = environment_named(app, name).await?;
-    let deployed = match app.store.delete_environment(&environment.id, force).await? {
+    let deployed = match app
+        .store
+        .delete_environment(&environment.id, force, audit)
+        .await?
+    {
         Ok(d) => d,
         Err(left) => {
             return Err(ApiError::bad_request(messages::environment_not_empty(

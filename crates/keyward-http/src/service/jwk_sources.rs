@@ -8,7 +8,7 @@ use std::time::Duration;
 use keyward_jose::alg::{self, Algorithm, KeyUse};
 use keyward_jose::generate::{GenerateSpec, KeyIdType};
 use keyward_jose::jwk::{EcCurve, Jwk, KeyDescriptor, KeyType, OkpCurve};
-use keyward_store::{JwkMaterial, NewJwk, Project, StoreError};
+use keyward_store::{AuditEntry, JwkMaterial, NewJwk, Project, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -42,6 +42,7 @@ pub struct Origin {
 
 /// Parses a JWK or JWK Set (selecting by `kid`), keeps its own kid or gives it the RFC 7638
 /// thumbprint, and stores it.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_from_text(
     app: &AppState,
     project: &Project,
@@ -50,6 +51,7 @@ pub async fn create_from_text(
     text: &[u8],
     kid: Option<&str>,
     origin: Origin,
+    audit: &AuditEntry,
 ) -> ApiResult<Success> {
     let kid = kid.map(str::trim).filter(|k| !k.is_empty());
     let mut jwk = keyward_jose::parse_jwk_or_set(text, kid).map_err(jose_err)?;
@@ -76,7 +78,7 @@ pub async fn create_from_text(
         kid_given,
         environment_ids: origin.environment_ids,
     };
-    store(app, &new, false).await
+    store(app, &new, false, audit).await
 }
 
 /// The `nbf` / `exp` members (NumericDate seconds) of the key selected from `text`, when it
@@ -113,20 +115,35 @@ fn stored_json(text: &[u8], jwk: &Jwk) -> ApiResult<String> {
     Ok(json)
 }
 
-async fn store(app: &AppState, new: &NewJwk, short_duplicate: bool) -> ApiResult<Success> {
-    let (jwk, deployed) = app.store.create_jwk(new).await.map_err(|e| match e {
-        StoreError::AlreadyExists if short_duplicate => {
-            ApiError::bad_request(messages::jwk_exists(&new.name))
-        }
-        StoreError::AlreadyExists => {
-            ApiError::bad_request(messages::jwk_exists_on_create(&new.name))
-        }
-        other => other.into(),
-    })?;
+async fn store(
+    app: &AppState,
+    new: &NewJwk,
+    short_duplicate: bool,
+    audit: &AuditEntry,
+) -> ApiResult<Success> {
+    // The record names the JWK made, whatever the request looked like.
+    let audit = AuditEntry {
+        object_name: Some(new.name.clone()),
+        ..audit.clone()
+    };
+    let (jwk, deployed) = app
+        .store
+        .create_jwk(new, &audit)
+        .await
+        .map_err(|e| match e {
+            StoreError::AlreadyExists if short_duplicate => {
+                ApiError::bad_request(messages::jwk_exists(&new.name))
+            }
+            StoreError::AlreadyExists => {
+                ApiError::bad_request(messages::jwk_exists_on_create(&new.name))
+            }
+            other => other.into(),
+        })?;
     Ok(Success::one(JwkSummary::from(&jwk)).deployment(app.publisher.settle(&deployed).await))
 }
 
 /// COPY_PASTE / parse-from-clipboard.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_from_paste(
     app: &AppState,
     project: &Project,
@@ -135,6 +152,7 @@ pub async fn create_from_paste(
     jwk_str: Option<&str>,
     kid: Option<&str>,
     environment_list: Option<&[String]>,
+    audit: &AuditEntry,
 ) -> ApiResult<Success> {
     let text = match jwk_str {
         Some(t) if !t.trim().is_empty() => t,
@@ -153,6 +171,7 @@ pub async fn create_from_paste(
             source_url: None,
             environment_ids,
         },
+        audit,
     )
     .await
 }
@@ -175,6 +194,7 @@ fn bounded(field: &str, value: Option<i64>, default: i64, max: i64) -> ApiResult
 }
 
 /// URL / parse-from-url: fetch under the server's policy, then parse as COPY_PASTE.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_from_url(
     app: &AppState,
     project: &Project,
@@ -183,6 +203,7 @@ pub async fn create_from_url(
     req: &UrlRequest<'_>,
     kid: Option<&str>,
     environment_list: Option<&[String]>,
+    audit: &AuditEntry,
 ) -> ApiResult<Success> {
     let url = match req.url.map(str::trim) {
         Some(u) if !u.is_empty() => u.to_owned(),
@@ -239,6 +260,7 @@ pub async fn create_from_url(
             source_url: Some(url),
             environment_ids,
         },
+        audit,
     )
     .await
 }
@@ -279,7 +301,7 @@ pub struct GenerateParams {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateRequest {
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     description: Option<String>,
     /// `RSA`, `EC`, `OCT` or `OKP`.
     #[serde(rename = "type")]
@@ -581,6 +603,7 @@ pub async fn generate(
     app: &AppState,
     project: &Project,
     req: &GenerateRequest,
+    audit: &AuditEntry,
 ) -> ApiResult<Success> {
     let name = match req.name.as_deref().map(str::trim) {
         None | Some("") => return Err(ApiError::bad_request(messages::JWK_NAME_EMPTY)),
@@ -618,7 +641,7 @@ pub async fn generate(
         kid_given: generated.kid_given,
         environment_ids,
     };
-    store(app, &new, false).await
+    store(app, &new, false, audit).await
 }
 
 // ---- files -------------------------------------------------------------------------------------
@@ -675,6 +698,7 @@ pub async fn import_file(
     app: &AppState,
     project: &Project,
     req: ImportRequest,
+    audit: &AuditEntry,
 ) -> ApiResult<Success> {
     let name = super::required_name("jwkName", req.name.as_deref())?;
     let kid = super::required("kid", req.kid.as_deref())?;
@@ -708,7 +732,7 @@ pub async fn import_file(
         kid_given,
         environment_ids,
     };
-    store(app, &new, true).await
+    store(app, &new, true, audit).await
 }
 
 #[cfg(test)]

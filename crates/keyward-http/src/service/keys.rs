@@ -537,6 +537,7 @@ pub async fn create_jwk_from_key(
     project: &keyward_store::Project,
     req: &DeriveRequest<'_>,
     source: Option<SourceType>,
+    audit: &keyward_store::AuditEntry,
 ) -> ApiResult<crate::envelope::Success> {
     let key_name = required("keyName", req.source_name)?;
     let env_name = required("environmentName", req.environment_name)?;
@@ -594,12 +595,16 @@ pub async fn create_jwk_from_key(
         kid_given: kid.is_some(),
         environment_ids: None,
     };
-    let (jwk, deployed) = app.store.create_jwk(&new).await.map_err(|e| match e {
-        keyward_store::StoreError::AlreadyExists => {
-            ApiError::bad_request(messages::jwk_exists_on_create(&req.name))
-        }
-        other => other.into(),
-    })?;
+    let (jwk, deployed) = app
+        .store
+        .create_jwk(&new, audit)
+        .await
+        .map_err(|e| match e {
+            keyward_store::StoreError::AlreadyExists => {
+                ApiError::bad_request(messages::jwk_exists_on_create(&req.name))
+            }
+            other => other.into(),
+        })?;
     Ok(
         crate::envelope::Success::one(super::jwks::JwkSummary::from(&jwk))
             .deployment(app.publisher.settle(&deployed).await),

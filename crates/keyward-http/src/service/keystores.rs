@@ -566,6 +566,7 @@ pub async fn create_jwk_from_keystore(
     caller: &Principal,
     project: &keyward_store::Project,
     req: &DeriveRequest<'_>,
+    audit: &keyward_store::AuditEntry,
 ) -> ApiResult<crate::envelope::Success> {
     let ks_name = required("keyStoreName", req.source_name)?;
     let env_name = required("environmentName", req.environment_name)?;
@@ -615,7 +616,7 @@ pub async fn create_jwk_from_keystore(
     };
     let (jwk, deployed) = app
         .store
-        .create_jwk_linked(&new, Some(&stored_alias))
+        .create_jwk_linked(&new, Some(&stored_alias), audit)
         .await
         .map_err(|e| match e {
             keyward_store::StoreError::AlreadyExists => {
