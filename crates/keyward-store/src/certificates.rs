@@ -216,6 +216,7 @@ impl Store {
         .await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 
@@ -329,6 +330,7 @@ impl Store {
         }
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok((created, deployed))
     }
 
@@ -372,6 +374,7 @@ impl Store {
             .await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 }

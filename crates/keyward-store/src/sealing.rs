@@ -269,6 +269,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(RekeyReport { total, rewrapped })
     }
 

@@ -288,6 +288,7 @@ impl crate::Store {
         table.delete(&mut tx, &id).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 }
