@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 smoke=()
 if [ "${1:-}" = --smoke ]; then smoke=(--smoke); shift; fi
 secs="${1:-10}"; conns="${2:-32}"
+if [ ${#smoke[@]} -gt 0 ]; then secs=1; conns=4; fi
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 if [ -z "${KEYWARD_LOAD_BIN:-}" ]; then
   cargo build --release -p keyward --quiet
