@@ -2,7 +2,10 @@
 # HTTP load figures for BENCHMARKS.md: GET of a JWK with a personal token, and
 # parse-from-certificate, each driven by wrk on this machine, plus the servers' peak memory.
 #
-#   scripts/load.sh [seconds per run, default 10] [connections, default 32]
+#   scripts/load.sh [--smoke] [seconds per run, default 10] [connections, default 32]
+#
+# --smoke: one-second runs with 4 connections that fail on any non-2xx answer or socket error
+# (scripts/test.sh uses it, through scripts/write-bench.sh, to prove the nodes start and answer).
 #
 # Environment:
 #   KEYWARD_LOAD_PG_ADMIN_URL  a PostgreSQL server (e.g. the one of `eval "$(scripts/pg.sh start)"`,
@@ -12,12 +15,17 @@
 #                              drives every node at once with connections split evenly
 #   KEYWARD_LOAD_BIN           a prebuilt keyward binary to measure instead of building this tree
 #                              (to compare two versions side by side in one session)
+#   KEYWARD_LOAD_ONLY          `get` or `parse`: run that measurement only
 #
 # Needs wrk (apt-get install wrk). Builds the release binary, starts the nodes on free ports with
 # throwaway data, and stops them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs="${1:-10}"; conns="${2:-32}"; nodes="${KEYWARD_LOAD_NODES:-1}"
+smoke=false
+if [ "${1:-}" = --smoke ]; then smoke=true; shift; fi
+secs="${1:-10}"; conns="${2:-32}"; nodes="${KEYWARD_LOAD_NODES:-1}"; only="${KEYWARD_LOAD_ONLY:-}"
+if $smoke; then secs=1; conns=4; fi
+[ "$conns" -ge "$nodes" ] || conns="$nodes"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 if [ -n "${KEYWARD_LOAD_BIN:-}" ]; then
   bin="$KEYWARD_LOAD_BIN"
@@ -72,14 +80,15 @@ response = function(status, headers, body)
 end
 LUA
 
-# Runs wrk against every node at once; prints each node's figures and the sum.
+# Runs wrk against every node at once, the connections split as evenly as they go; prints each
+# node's figures and the sum.
 drive() {
   local what="$1"; shift
-  local per=$(( conns / nodes )); [ "$per" -ge 1 ] || per=1
   local threads=$(( 2 / nodes )); [ "$threads" -ge 1 ] || threads=1
-  local i=0 wpids=()
+  local i=0 wpids=() per
   for addr in "${addrs[@]}"; do
     i=$((i + 1))
+    per=$(( conns / nodes + (i <= conns % nodes ? 1 : 0) ))
     if [ "$what" = get ]; then
       wrk -t"$threads" -c"$per" -d"${secs}s" --latency -H "$H" "$addr/apiops/projects/load/jwks/rsa/" > "$work/wrk$i" &
       wpids+=($!)
@@ -96,6 +105,9 @@ drive() {
     rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk$i")"
     p50="$(awk '$1=="50%" {print $2}' "$work/wrk$i")"; p99="$(awk '$1=="99%" {print $2}' "$work/wrk$i")"
     echo "   node $i: $rps req/s, p50 $p50, p99 $p99$(grep -q Non-2xx "$work/wrk$i" && echo ", $(grep Non-2xx "$work/wrk$i" | xargs)")"
+    if $smoke && { grep -qE 'Non-2xx|Socket errors' "$work/wrk$i" || ! awk -v r="$rps" 'BEGIN {exit !(r > 0)}'; }; then
+      cat "$work/wrk$i" >&2; echo "smoke run failed: node $i did not answer every request with 2xx" >&2; exit 1
+    fi
     total="$(awk -v a="$total" -v b="$rps" 'BEGIN {print a + b}')"
   done
   echo "   total: $total req/s"
@@ -103,10 +115,14 @@ drive() {
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
 echo "== store: $store, $nodes node(s), wrk ${secs}s, $conns connections in all"
-echo "== GET /apiops/projects/load/jwks/rsa/ (personal token)"
-drive get
-echo "== POST parse-from-certificate (RSA-2048, each a new JWK)"
-drive parse
+if [ "$only" != parse ]; then
+  echo "== GET /apiops/projects/load/jwks/rsa/ (personal token)"
+  drive get
+fi
+if [ "$only" != get ]; then
+  echo "== POST parse-from-certificate (RSA-2048, each a new JWK)"
+  drive parse
+fi
 for n in $(seq "$nodes"); do
   echo "== node $n memory: $(grep -E 'VmHWM|VmRSS' /proc/${pids[$((n - 1))]}/status | tr -s ' \t' ' ' | tr '\n' ' ')"
 done

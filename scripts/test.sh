@@ -44,3 +44,15 @@ if [ -z "${KEYWARD_TEST_DATABASE_URL:-}" ]; then
 fi
 echo "== cargo test -p keyward (PostgreSQL store: every end-to-end test, multi-node, store copy)"
 cargo test -p keyward --locked
+
+# The load scripts start: SQLite, PostgreSQL with 1 and 3 nodes, every request answered 2xx
+# (one-second wrk runs against the debug binary just built; about 15 s).
+if command -v wrk >/dev/null; then
+  echo "== scripts/write-bench.sh --smoke (scripts/load.sh in every set-up)"
+  KEYWARD_LOAD_BIN="${CARGO_TARGET_DIR:-target}/debug/keyward" \
+    KEYWARD_LOAD_PG_ADMIN_URL="$KEYWARD_TEST_DATABASE_URL" scripts/write-bench.sh --smoke
+elif [ -n "${CI:-}" ]; then
+  echo "CI must run the load scripts' smoke test: apt-get install wrk" >&2; exit 1
+else
+  echo "SKIPPED: the load scripts' smoke test needs wrk (apt-get install wrk)"
+fi

@@ -221,6 +221,7 @@ impl Store {
         self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 
@@ -336,6 +337,7 @@ impl Store {
         self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok((created, deployed))
     }
 
@@ -381,6 +383,7 @@ impl Store {
         self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 }

@@ -171,11 +171,20 @@ impl Store {
             .await?)
     }
 
+    /// The named project, from this node's cache when it holds it (`cache.rs`).
     pub async fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
-        Ok(sqlx::query_as("SELECT * FROM projects WHERE name = $1")
+        if let Some(hit) = self.reads.project(name) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.reads.ticket();
+        let project: Option<Project> = sqlx::query_as("SELECT * FROM projects WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.read)
-            .await?)
+            .await?;
+        if let Some(p) = &project {
+            self.reads.put_project(ticket, p);
+        }
+        Ok(project)
     }
 
     pub async fn project_by_id(&self, id: &str) -> Result<Option<Project>> {
@@ -682,6 +691,7 @@ impl Store {
             sqlx::query(sql).bind(project_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(Ok(deployed))
     }
 
@@ -757,6 +767,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(Ok(deployed))
     }
 }

@@ -5,8 +5,12 @@
 //! `jwks.jwk_private`, and every read returns that. The store splits and reveals on its own, so its
 //! callers only ever see the complete JSON.
 
+use std::sync::Arc;
+
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
+
+use crate::cache::StoredJwk;
 
 use crate::deploy::{
     DeploymentPlan, EnvDeployment, KIND_JWK, all_environment_ids, deployed_environment_ids,
@@ -86,16 +90,28 @@ pub(crate) fn split_private(
     }
 }
 
-/// A JWK row with its complete JSON (opened from `jwk_private` when there is one).
-pub(crate) fn reveal(keys: &Keyring, row: &AnyRow) -> Result<Jwk> {
-    let mut jwk = Jwk::from_row(row)?;
-    let private: Option<Vec<u8>> = row.try_get("jwk_private")?;
-    if let Some(sealed) = private {
-        let full = keys.open(&private_binding(&jwk.project_id, &jwk.id), &sealed)?;
+/// A JWK row as stored: public members in `jwk_json`, the sealed complete JSON beside.
+fn stored(row: &AnyRow) -> Result<StoredJwk> {
+    Ok(StoredJwk {
+        jwk: Jwk::from_row(row)?,
+        private: row.try_get("jwk_private")?,
+    })
+}
+
+/// A stored JWK with its complete JSON (opened from `jwk_private` when there is one).
+fn open(keys: &Keyring, stored: &StoredJwk) -> Result<Jwk> {
+    let mut jwk = stored.jwk.clone();
+    if let Some(sealed) = &stored.private {
+        let full = keys.open(&private_binding(&jwk.project_id, &jwk.id), sealed)?;
         jwk.jwk_json = String::from_utf8(full.to_vec())
             .map_err(|_| StoreError::Sealed(crate::SealError::Malformed))?;
     }
     Ok(jwk)
+}
+
+/// A JWK row with its complete JSON (opened from `jwk_private` when there is one).
+pub(crate) fn reveal(keys: &Keyring, row: &AnyRow) -> Result<Jwk> {
+    open(keys, &stored(row)?)
 }
 
 impl Store {
@@ -108,14 +124,24 @@ impl Store {
         rows.iter().map(|r| reveal(keys, r)).collect()
     }
 
+    /// The named JWK of a project, from this node's cache when it holds it (`cache.rs`).
     pub async fn jwk(&self, project_id: &str, name: &str) -> Result<Option<Jwk>> {
         let keys = self.keys()?;
+        if let Some(hit) = self.reads.jwk(project_id, name) {
+            return open(keys, &hit).map(Some);
+        }
+        let ticket = self.reads.ticket();
         let row = sqlx::query("SELECT * FROM jwks WHERE project_id = $1 AND name = $2")
             .bind(project_id)
             .bind(name)
             .fetch_optional(&self.read)
             .await?;
-        row.map(|r| reveal(keys, &r)).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let stored = Arc::new(stored(&row)?);
+        // Opened before it is cached: a record that does not authenticate is never kept.
+        let jwk = open(keys, &stored)?;
+        self.reads.put_jwk(ticket, stored);
+        Ok(Some(jwk))
     }
 
     /// Creates a JWK and deploys it to its environments (see [`NewJwk::environment_ids`]).
@@ -273,6 +299,7 @@ impl Store {
         self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok((jwk, deployed))
     }
 
@@ -304,6 +331,7 @@ impl Store {
         self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 }

@@ -230,6 +230,7 @@ impl Store {
         self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 

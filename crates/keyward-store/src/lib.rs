@@ -12,6 +12,7 @@
 //! `ON CONFLICT`, `RETURNING`. Each backend has its own migration folder with the same schema.
 
 mod audit;
+mod cache;
 mod certificates;
 mod copy;
 mod deploy;
@@ -38,6 +39,7 @@ pub use audit::{
     AuditBreak, AuditEntry, AuditFilter, AuditRecord, AuditVerdict,
     HEAD_SETTING as AUDIT_HEAD_SETTING,
 };
+pub use cache::{SHARED_READ_TTL, TOPIC as READS_TOPIC};
 pub use certificates::{CertificateMerge, Rederive, RederiveEach};
 pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
@@ -146,6 +148,10 @@ pub struct Store {
     audit_key: Arc<std::sync::OnceLock<zeroize::Zeroizing<[u8; 32]>>>,
     /// Woken when a record is staged for the audit sequencer (PostgreSQL; see `audit.rs`).
     audit_pending: Arc<tokio::sync::Notify>,
+    /// This node's cache of projects and JWKs (`cache.rs`).
+    reads: Arc<cache::ReadCache>,
+    /// Who hears other nodes' announcements (`Store::watch`).
+    changes: Arc<Changes>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -231,6 +237,8 @@ impl Store {
                 keyring: None,
                 audit_key: Arc::default(),
                 audit_pending: Arc::default(),
+                reads: Arc::new(cache::ReadCache::new(true)),
+                changes: Arc::default(),
             };
             store.init_audit_head().await?;
             return Ok(store);
@@ -280,6 +288,8 @@ impl Store {
             keyring: None,
             audit_key: Arc::default(),
             audit_pending: Arc::default(),
+            reads: Arc::new(cache::ReadCache::new(false)),
+            changes: Arc::default(),
         };
         store.init_audit_head().await?;
         // SQLite gives `-wal` and `-shm` the database file's mode; check again all the same.
@@ -376,8 +386,19 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// The channel on which nodes sharing a PostgreSQL store tell each other that cached state
-/// changed. The payload names what changed (`identity`), or `*` after a lost connection.
+/// changed. The payload names what changed (`identity`, `deploy`, `reads`), or `*` after a lost
+/// connection.
 pub const CHANGES_CHANNEL: &str = "keyward_changes";
+
+/// A callback of [`Store::watch`].
+type OnChange = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The callbacks of [`Store::watch`], served by one listening connection per process.
+#[derive(Default)]
+struct Changes {
+    subscribers: std::sync::RwLock<Vec<OnChange>>,
+    started: std::sync::atomic::AtomicBool,
+}
 
 impl Store {
     /// Tells every node sharing this store that `topic` changed (PostgreSQL `NOTIFY`; nothing to
@@ -393,14 +414,52 @@ impl Store {
         Ok(())
     }
 
+    /// A project or JWK row changed or went away: forgets this node's cached reads at once, then
+    /// tells the other nodes sharing the store (`cache.rs`). Every mutation that changes or
+    /// deletes such a row calls it after its commit, before it returns; a failed announcement is
+    /// logged (the change is committed; other nodes' entries expire within
+    /// [`SHARED_READ_TTL`]).
+    pub(crate) async fn reads_changed(&self) {
+        self.reads.invalidate();
+        if let Err(e) = self.announce(cache::TOPIC).await {
+            tracing::warn!(error = %e, "cannot announce a change of projects or JWKs to other nodes");
+        }
+    }
+
     /// Calls `on_change(topic)` for every announcement of any node (PostgreSQL `LISTEN`), and with
-    /// `*` whenever the listening connection was lost, since announcements may have been missed.
-    /// Returns at once; the listener runs until the process ends. No-op on SQLite.
+    /// `*` whenever the listening connection was (re)established, since announcements may have
+    /// been missed. Returns at once. The first call starts this process's one listening
+    /// connection, which runs until the process ends and also keeps the store's own cache of
+    /// projects and JWKs current (a shared store caches them only while it listens). No-op on
+    /// SQLite.
     pub fn watch(&self, on_change: impl Fn(&str) + Send + Sync + 'static) {
         if self.backend != Backend::Postgres {
             return;
         }
+        if let Ok(mut subscribers) = self.changes.subscribers.write() {
+            subscribers.push(Arc::new(on_change));
+        }
+        if self
+            .changes
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         let url = self.url.clone();
+        let (reads, changes) = (self.reads.clone(), self.changes.clone());
+        let dispatch = move |topic: &str| {
+            reads.heard(topic);
+            let subscribers = changes
+                .subscribers
+                .read()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            for s in subscribers {
+                s(topic);
+            }
+        };
+        let reads = self.reads.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
@@ -410,24 +469,28 @@ impl Store {
                             tracing::warn!(error = %e, "cannot LISTEN for changes");
                         } else {
                             backoff = Duration::from_millis(100);
+                            reads.set_listening(true);
                             // Anything may have changed while nobody listened.
-                            on_change("*");
+                            dispatch("*");
                             loop {
                                 match listener.try_recv().await {
-                                    Ok(Some(n)) => on_change(n.payload()),
+                                    Ok(Some(n)) => dispatch(n.payload()),
                                     Ok(None) => {
                                         tracing::warn!(
                                             "change listener lost its connection; reconnecting"
                                         );
-                                        on_change("*");
+                                        break;
                                     }
                                     Err(e) => {
                                         tracing::warn!(error = %e, "change listener failed; reconnecting");
-                                        on_change("*");
                                         break;
                                     }
                                 }
                             }
+                            // Until listening again, nothing is cached and nothing cached is
+                            // trusted.
+                            reads.set_listening(false);
+                            dispatch("*");
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot connect the change listener"),

@@ -271,6 +271,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(RekeyReport { total, rewrapped })
     }
 

@@ -291,6 +291,7 @@ impl crate::Store {
         self.stage_audit(&mut tx, audit).await?;
         let deployed = plan.apply(&mut tx).await?;
         tx.commit().await?;
+        self.reads_changed().await;
         Ok(deployed)
     }
 }

@@ -294,6 +294,151 @@ async fn identity_changes_reach_every_node_within_the_bound() {
     }
 }
 
+/// Lets `node`'s cached answer of `GET path` expire (the 2 s safety net), then caches it anew;
+/// returns when. Without notifications that entry would be served until 2 s later.
+async fn cached_now(node: &Server, path: &str) -> Instant {
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let started = Instant::now();
+    let (status, body) = node.get(path, Some(ADMIN)).await;
+    assert_success(status, &body);
+    started
+}
+
+/// Polls `node`'s `GET path` until `done(status, body)` holds, failing `deadline` after
+/// `started`; returns how long it took.
+async fn until(
+    node: &Server,
+    path: &str,
+    started: Instant,
+    deadline: Duration,
+    what: &str,
+    done: impl Fn(u16, &Value) -> bool,
+) -> Duration {
+    loop {
+        let (status, body) = node.get(path, Some(ADMIN)).await;
+        if done(status, &body) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "{what}: not seen by the other node after {deadline:?}: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Nodes cache projects and JWKs (keyward-store `cache.rs`): a change made through node A is
+/// answered by node B once B heard A's announcement. Before each change B's entry is cached anew,
+/// and the deadline, 1.5 s from then, is shorter than the cache's 2 s safety net: the test fails
+/// if announcements do not work.
+#[tokio::test]
+async fn cached_projects_and_jwks_follow_changes_made_on_another_node() {
+    if !postgres_available() {
+        return;
+    }
+    let home = DataHome::new();
+    let (a, b) = tokio::join!(
+        Server::start_with(home.clone(), &[]),
+        Server::start_with(home, &[])
+    );
+    let deadline = Duration::from_millis(1500);
+    a.create_environment("production").await;
+    a.create_project("shop").await;
+    a.create_certificate("shop", "c", "c", "production", read_fixture("p256.pem"))
+        .await;
+    let (status, body) = a
+        .parse_jwk("shop", json!({"name": "k", "certificateName": "c", "environmentName": "production", "useType": "SIGNATURE", "algorithm": "ES256"}))
+        .await;
+    assert_success(status, &body);
+    let path = "/apiops/projects/shop/jwks/k";
+    let detail = |body: &Value| body["resultList"][0].clone();
+    // Warm B's cache (twice: the second answer comes from it).
+    for _ in 0..2 {
+        let (status, body) = b.get(path, Some(ADMIN)).await;
+        assert_success(status, &body);
+    }
+    let (_, before) = b.get(path, Some(ADMIN)).await;
+    let mut worst = Duration::ZERO;
+
+    let t = cached_now(&b, path).await;
+    // A re-derives it from a new certificate (the cascade of a certificate update; before the
+    // description change below, which detaches it from its source).
+    let (status, body) = a
+        .upload(
+            Method::PUT,
+            "/apiops/projects/shop/certificates/c?jwkUpdateAction=UPDATE",
+            Some(ADMIN),
+            &cert_fields("c", "production"),
+            Some(read_fixture("p256-lz.pem")),
+        )
+        .await;
+    assert_success(status, &body);
+    let old_x = detail(&before)["jwk"]["x"].clone();
+    let (_, own) = a.get(path, Some(ADMIN)).await;
+    assert_ne!(detail(&own)["jwk"]["x"], old_x, "A at once");
+    let new_x = detail(&own)["jwk"]["x"].clone();
+    worst = worst.max(
+        until(&b, path, t, deadline, "re-derived material", |s, body| {
+            s == 200 && detail(body)["jwk"]["x"] == new_x
+        })
+        .await,
+    );
+
+    let t = cached_now(&b, path).await;
+    // A changes the JWK's description.
+    let (status, body) = a
+        .put(path, Some(ADMIN), json!({"description": "edited on A"}))
+        .await;
+    assert_success(status, &body);
+    let (_, own) = a.get(path, Some(ADMIN)).await;
+    assert_eq!(detail(&own)["description"], "edited on A", "A at once");
+    worst = worst.max(
+        until(&b, path, t, deadline, "description", |s, body| {
+            s == 200 && detail(body)["description"] == "edited on A"
+        })
+        .await,
+    );
+
+    let t = cached_now(&b, path).await;
+    // A deletes it.
+    let (status, body) = a.delete(path, Some(ADMIN)).await;
+    assert_success(status, &body);
+    let (status, _) = a.get(path, Some(ADMIN)).await;
+    assert_eq!(status, 400, "A at once");
+    worst = worst.max(until(&b, path, t, deadline, "JWK deletion", |s, _| s == 400).await);
+
+    // A deletes the project, then makes a new one of the same name with another JWK `k`.
+    let (status, body) = a.parse_jwk("shop", json!({"name": "k", "certificateName": "c", "environmentName": "production", "useType": "SIGNATURE", "algorithm": "ES256"})).await;
+    assert_success(status, &body);
+    let t = cached_now(&b, path).await;
+    let (status, body) = a
+        .delete("/apiops/projects/shop?force=true", Some(ADMIN))
+        .await;
+    assert_success(status, &body);
+    let (status, _) = a.get(path, Some(ADMIN)).await;
+    assert_eq!(status, 400, "A at once");
+    worst = worst.max(until(&b, path, t, deadline, "project deletion", |s, _| s == 400).await);
+    a.create_project("shop").await;
+    a.create_certificate("shop", "r", "r", "production", read_fixture("rsa2048.pem"))
+        .await;
+    let (status, body) = a.parse_jwk("shop", json!({"name": "k", "certificateName": "r", "environmentName": "production", "useType": "SIGNATURE", "algorithm": "RS256"})).await;
+    assert_success(status, &body);
+    worst = worst.max(
+        until(
+            &b,
+            path,
+            Instant::now(),
+            deadline,
+            "the new project's JWK",
+            |s, body| s == 200 && detail(body)["type"] == "RSA",
+        )
+        .await,
+    );
+    println!(
+        "changes on A reached B's cached reads within {worst:?} (from B caching to B seeing the change)"
+    );
+}
+
 #[tokio::test]
 async fn a_node_killed_mid_write_loses_nothing_it_answered() {
     if !postgres_available() {
