@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-10000}"
 admin="${KEYWARD_LOAD_PG_ADMIN_URL:?set KEYWARD_LOAD_PG_ADMIN_URL to a PostgreSQL server (scripts/pg.sh start)}"
-cargo build --release -p keyward --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/keyward"
+if [ -n "${KEYWARD_LOAD_BIN:-}" ]; then
+  bin="$KEYWARD_LOAD_BIN"
+else
+  cargo build --release -p keyward --quiet
+  bin="${CARGO_TARGET_DIR:-target}/release/keyward"
+fi
 work="$(mktemp -d)"; trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 token="kw_copy-bench-token-0123456789abcdef"
 KEYWARD_BOOTSTRAP_TOKEN="$token" KEYWARD_LOG=warn,keyward=info "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" 2> "$work/log" &

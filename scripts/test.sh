@@ -51,6 +51,15 @@ if command -v wrk >/dev/null; then
   echo "== scripts/write-bench.sh --smoke (scripts/load.sh in every set-up)"
   KEYWARD_LOAD_BIN="${CARGO_TARGET_DIR:-target}/debug/keyward" \
     KEYWARD_LOAD_PG_ADMIN_URL="$KEYWARD_TEST_DATABASE_URL" scripts/write-bench.sh --smoke
+  # Every other benchmark script, in its smallest size (about 25 s in all): they start, drive the
+  # server and finish without an error.
+  echo "== benchmark scripts, smallest size (jwks-bench, url-bench, agent-latency, copy-bench)"
+  export KEYWARD_LOAD_BIN="${CARGO_TARGET_DIR:-target}/debug/keyward"
+  scripts/jwks-bench.sh 1 1 4 >/dev/null
+  scripts/url-bench.sh 5 >/dev/null
+  scripts/agent-latency.sh 5 >/dev/null
+  KEYWARD_LOAD_PG_ADMIN_URL="$KEYWARD_TEST_DATABASE_URL" scripts/copy-bench.sh 50 >/dev/null
+  unset KEYWARD_LOAD_BIN
 elif [ -n "${CI:-}" ]; then
   echo "CI must run the load scripts' smoke test: apt-get install wrk" >&2; exit 1
 else

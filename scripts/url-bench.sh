@@ -14,8 +14,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-300}"
-cargo build --release -p keyward --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/keyward"
+if [ -n "${KEYWARD_LOAD_BIN:-}" ]; then
+  bin="$KEYWARD_LOAD_BIN"
+else
+  cargo build --release -p keyward --quiet
+  bin="${CARGO_TARGET_DIR:-target}/release/keyward"
+fi
 work="$(mktemp -d)"; pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 token="kw_url-bench-token-0123456789abcdef"
@@ -67,7 +71,14 @@ def post(path, body):
         conn.request("POST", f"/apiops/projects/bench/jwks/{path}", json.dumps(b), headers)
         r = conn.getresponse(); data = r.read()
         assert r.status == 200, (r.status, data[:300])
+        return b["name"]
     return run
+
+def delete(conn, name):
+    # Kids are unique within an environment: the next request imports the same key again.
+    conn.request("DELETE", f"/apiops/projects/bench/jwks/{name}", headers=headers)
+    r = conn.getresponse(); data = r.read()
+    assert r.status == 200, (r.status, data[:300])
 
 phases = [
     ("get-set", lambda: http.client.HTTPConnection("127.0.0.1", web_port), get_set),
@@ -79,13 +90,16 @@ phases = [
 print(f"{'phase':<10} {'median':>9} {'p90':>9} {'p99':>9} {'mean':>9}  (ms)")
 for name, connect, run in phases:
     for i in range(20):  # warm-up, not counted
-        conn = connect(); run(conn, f"w{i}"); conn.close()
+        conn = connect(); made = run(conn, f"w{i}")
+        if made: delete(conn, made)
+        conn.close()
     conn = connect()
     times = []
     for i in range(n):
         if name == "get-set":  # http.server answers HTTP/1.0: one connection per request
             conn = connect()
-        t = time.perf_counter(); run(conn, i); times.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter(); made = run(conn, i); times.append((time.perf_counter() - t) * 1000)
+        if made: delete(conn, made)  # not timed
     times.sort()
     q = lambda p: times[min(len(times) - 1, int(round(p * (len(times) - 1))))]
     print(f"{name:<10} {q(0.5):9.2f} {q(0.9):9.2f} {q(0.99):9.2f} {statistics.mean(times):9.2f}")
