@@ -3,7 +3,7 @@
 
 use crate::deploy::{DeploymentPlan, EnvDeployment};
 use crate::seal::{Binding, Keyring, Record};
-use crate::sources::{KIND_KEY, SourceRederive, SourceTable, cascade_update, redeploy};
+use crate::sources::{KIND_KEY, Rederived, SourceTable, cascade_update, redeploy};
 use crate::{
     CryptoKey, CryptoKeyEntry, JwkDeleteAction, JwkUpdateAction, KeyDraft, NewKeyEntry, Result,
     Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
@@ -167,13 +167,14 @@ impl Store {
 
     /// Writes the complete new state of key `name` (renaming it if the draft says so), redeploys
     /// it, and, when its material changed (`cascade` given), applies the action to the JWKs
-    /// derived from it, in one transaction.
+    /// derived from it with the material derived beforehand, in one transaction
+    /// ([`StoreError::SourceChanged`] when the derivation's basis moved).
     pub async fn replace_key(
         &self,
         project_id: &str,
         name: &str,
         draft: &KeyDraft,
-        cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
+        cascade: Option<(JwkUpdateAction, Rederived)>,
     ) -> Result<Vec<EnvDeployment>> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
@@ -218,9 +219,17 @@ impl Store {
             old_envs,
             draft.entries.iter().map(|e| e.environment_id.clone()),
         );
-        if let Some((action, rederive)) = cascade {
+        if let Some((action, rederived)) = cascade {
             cascade_update(
-                &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
+                &mut tx,
+                keys,
+                &mut plan,
+                &id,
+                project_id,
+                action,
+                Some(&rederived),
+                expected,
+                now,
             )
             .await?;
         }

@@ -19,7 +19,7 @@ use super::file_import::{Form, is_zip, mapping_error, read_form, read_zip};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
-use crate::service::certificates::{CertificateItem, entries_for, parse_upload_as, rederive};
+use crate::service::certificates::{CertificateItem, entries_for, merge_one, parse_upload_as};
 use crate::service::{
     ADMIN_PROJECT, check_name, environment_named, one_of, project_for, required, required_name,
 };
@@ -211,10 +211,8 @@ async fn import_certificate_file(
         description: form.text("certificateDescription").map(str::to_owned),
         entries,
     };
-    let (_, deployed) = app
-        .store
-        .merge_certificates(&project.id, &[merge], action, rederive)
-        .await
+    let deployed = merge_one(&app, &project.id, &merge, action)
+        .await?
         .map_err(|e| store_error(e, &name))?;
     let cert = app
         .store
@@ -401,7 +399,7 @@ async fn import_truststore_file(
     }
     let (_, deployed) = app
         .store
-        .merge_certificates(&project.id, &merges, JwkUpdateAction::Nullify, rederive)
+        .merge_certificates(&project.id, &merges, JwkUpdateAction::Nullify, &[])
         .await
         .map_err(|e| store_error(e, &merges[0].name))?;
     tracing::info!(environment = %env.name, project = %project.name, count = merges.len(), "truststore bundle imported");
