@@ -228,64 +228,6 @@ pub fn iso_ms(ms: i64) -> String {
     t.format(&f).unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_refuse_spaces_and_separators() {
-        assert!(check_name("n", "my-cert_1.pem").is_ok());
-        assert!(check_name("n", "my cert").is_err());
-        assert!(check_name("n", "a/b").is_err());
-        assert!(check_name("n", &"x".repeat(201)).is_err());
-        // Zero-width, bidi controls and other format characters (Cf), and controls (Cc).
-        for c in [
-            '\u{200B}',
-            '\u{200C}',
-            '\u{200D}',
-            '\u{2060}',
-            '\u{FEFF}',
-            '\u{202A}',
-            '\u{202B}',
-            '\u{202C}',
-            '\u{202D}',
-            '\u{202E}',
-            '\u{2066}',
-            '\u{2067}',
-            '\u{2068}',
-            '\u{2069}',
-            '\u{200E}',
-            '\u{200F}',
-            '\u{061C}',
-            '\u{00AD}',
-            '\u{E0041}',
-            '\u{0000}',
-            '\u{001B}',
-            '\u{007F}',
-            '\u{0085}',
-            '\u{2028}',
-        ] {
-            let name = format!("ab{c}cd");
-            assert!(
-                check_name("name", &name).is_err(),
-                "U+{:04X} accepted",
-                u32::from(c)
-            );
-        }
-        // Visible non-ASCII letters and symbols stay accepted.
-        for ok in ["café", "日本-鍵", "ключ", "عربي", "key™", "emoji-🔑"] {
-            assert!(check_name("n", ok).is_ok(), "{ok}");
-        }
-        assert!(required_name("n", Some("  ")).is_err());
-    }
-
-    #[test]
-    fn iso_dates_have_milliseconds_and_z() {
-        assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_ms(1_704_067_200_123), "2024-01-01T00:00:00.123Z");
-    }
-}
-
 // ---- re-deriving the JWKs of a source, outside the write transaction -----------------------------
 
 /// How often a source's update re-derives its JWKs when the source or its JWKs changed between
@@ -374,5 +316,63 @@ pub fn kind_word(kind: &str) -> &'static str {
         keyward_store::KIND_KEY => "Key",
         keyward_store::KIND_KEYSTORE => "Keystore",
         _ => "Certificate",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_spaces_and_separators() {
+        assert!(check_name("n", "my-cert_1.pem").is_ok());
+        assert!(check_name("n", "my cert").is_err());
+        assert!(check_name("n", "a/b").is_err());
+        assert!(check_name("n", &"x".repeat(201)).is_err());
+        // Zero-width, bidi controls and other format characters (Cf), and controls (Cc).
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{00AD}',
+            '\u{E0041}',
+            '\u{0000}',
+            '\u{001B}',
+            '\u{007F}',
+            '\u{0085}',
+            '\u{2028}',
+        ] {
+            let name = format!("ab{c}cd");
+            assert!(
+                check_name("name", &name).is_err(),
+                "U+{:04X} accepted",
+                u32::from(c)
+            );
+        }
+        // Visible non-ASCII letters and symbols stay accepted.
+        for ok in ["café", "日本-鍵", "ключ", "عربي", "key™", "emoji-🔑"] {
+            assert!(check_name("n", ok).is_ok(), "{ok}");
+        }
+        assert!(required_name("n", Some("  ")).is_err());
+    }
+
+    #[test]
+    fn iso_dates_have_milliseconds_and_z() {
+        assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_ms(1_704_067_200_123), "2024-01-01T00:00:00.123Z");
     }
 }
