@@ -21,10 +21,9 @@ use keyward_store::{Backend, Store, now_ms};
 use sha2::Sha256;
 
 use axum::http::StatusCode;
-use tokio::sync::Semaphore;
 
-use crate::edge::{Overload, Refusal};
 use crate::error::{ApiError, ApiResult};
+use crate::heavy::{HeavyError, HeavyWork};
 use crate::messages;
 use crate::permissions::Principal;
 
@@ -206,60 +205,36 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-/// Password hashing and checking (Argon2id: about 19 MiB and tens of milliseconds each) on
-/// blocking threads, never on an async worker, at most `permits` at once: without a cap, 250
-/// concurrent logins took 1.6 GB. A caller waits at most `wait` for a turn, then gets 503 (the
-/// edge adds `Retry-After`).
-pub struct PasswordWork {
-    permits: Arc<Semaphore>,
-    wait: Duration,
-    overload: Arc<Overload>,
+/// Checks a password against its PHC string on the heavy-work pool (Argon2id: about 19 MiB and
+/// tens of milliseconds each; without a cap, 250 concurrent logins took 1.6 GB). No turn within
+/// the pool's wait: 503 (the edge adds `Retry-After`).
+pub async fn verify_password_on(
+    heavy: &HeavyWork,
+    password: String,
+    phc: String,
+) -> ApiResult<bool> {
+    heavy
+        .run(move || verify_password(&password, &phc))
+        .await
+        .map_err(password_busy)
 }
 
-impl PasswordWork {
-    /// `permits` 0: one per core.
-    pub fn new(permits: usize, wait: Duration, overload: Arc<Overload>) -> PasswordWork {
-        let permits = if permits == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            permits
-        };
-        PasswordWork {
-            permits: Arc::new(Semaphore::new(permits)),
-            wait,
-            overload,
-        }
-    }
-
-    pub async fn verify(&self, password: String, phc: String) -> ApiResult<bool> {
-        self.run(move || verify_password(&password, &phc)).await
-    }
-
-    pub async fn hash(&self, password: String) -> ApiResult<String> {
-        self.run(move || hash_password(&password)).await?
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> ApiResult<T> {
-        let permit =
-            match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    self.overload.note(Refusal::PasswordBusy);
-                    return Err(ApiError {
-                        status: StatusCode::SERVICE_UNAVAILABLE,
-                        message: messages::PASSWORD_CHECKS_BUSY.to_owned(),
-                    });
-                }
-            };
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
+/// The PHC string of a new password, computed on the heavy-work pool.
+pub async fn hash_password_on(heavy: &HeavyWork, password: String) -> ApiResult<String> {
+    heavy
+        .run(move || hash_password(&password))
         .await
-        .map_err(ApiError::internal)
+        .map_err(password_busy)?
+}
+
+/// A password's turn that did not come says so in its own words.
+fn password_busy(e: HeavyError) -> ApiError {
+    match e {
+        HeavyError::Busy => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: messages::PASSWORD_CHECKS_BUSY.to_owned(),
+        },
+        other => other.into(),
     }
 }
 

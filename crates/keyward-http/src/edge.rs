@@ -62,10 +62,11 @@ pub struct Limits {
     pub trusted_proxies: Vec<Cidr>,
     /// Whether the server speaks TLS itself (adds `Strict-Transport-Security`).
     pub tls: bool,
-    /// Most password hashes and checks (Argon2id) at once; 0: one per core.
-    pub password_checks: usize,
-    /// Longest wait for a password check's turn; then 503.
-    pub password_check_wait: Duration,
+    /// Most pieces of heavy work (key derivations and decryptions, keystores, packages, password
+    /// hashes and checks, key generation; `heavy.rs`) at once; 0: one per core.
+    pub heavy_work: usize,
+    /// Longest wait for a piece of heavy work's turn; then 503.
+    pub heavy_work_wait: Duration,
 }
 
 impl Default for Limits {
@@ -84,8 +85,8 @@ impl Default for Limits {
             brute_force: BruteForce::default(),
             trusted_proxies: Vec::new(),
             tls: false,
-            password_checks: 0,
-            password_check_wait: Duration::from_secs(5),
+            heavy_work: 0,
+            heavy_work_wait: Duration::from_secs(5),
         }
     }
 }
@@ -142,8 +143,9 @@ pub enum Refusal {
     ConnectionTimeout,
     /// 408/503: a request body that did not arrive in time.
     BodyTimeout,
-    /// 503: no password check could start within `--password-check-wait`.
-    PasswordBusy,
+    /// 503: no heavy work (a password check, a key decryption, …) could start within
+    /// `--heavy-work-wait`.
+    HeavyBusy,
     /// `accept` failed (e.g. out of file descriptors).
     AcceptError,
 }
@@ -182,7 +184,7 @@ impl Overload {
             connections_over_node_cap = c[Refusal::Connections as usize],
             connections_timed_out = c[Refusal::ConnectionTimeout as usize],
             body_timeouts = c[Refusal::BodyTimeout as usize],
-            password_checks_busy_503 = c[Refusal::PasswordBusy as usize],
+            heavy_work_busy_503 = c[Refusal::HeavyBusy as usize],
             accept_errors = c[Refusal::AcceptError as usize],
             "the edge refused requests or connections in the last second"
         );

@@ -158,6 +158,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::heavy::HeavyError> for ApiError {
+    fn from(e: crate::heavy::HeavyError) -> ApiError {
+        match e {
+            crate::heavy::HeavyError::Busy => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: messages::HEAVY_WORK_BUSY.to_owned(),
+            },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod envelope;
 pub mod error;
 pub mod fetch;
+pub mod heavy;
 pub mod messages;
 pub mod openapi;
 pub mod permissions;
@@ -80,8 +81,8 @@ pub struct Inner {
     pub config: Config,
     /// What the edge refused, logged once a second at most.
     pub overload: Arc<edge::Overload>,
-    /// Argon2id work, capped (`auth::PasswordWork`).
-    pub passwords: auth::PasswordWork,
+    /// The bounded pool of every costly computation (`heavy.rs`).
+    pub heavy: heavy::HeavyWork,
     /// Refusals of unauthenticated callers awaiting their summary record.
     pub audit_summary: Arc<audit::Summary>,
 }
@@ -99,11 +100,14 @@ impl AppState {
         auth.watch_other_nodes();
         let publisher = publish::Publisher::new(store.clone(), config.publish.clone());
         let overload = Arc::new(edge::Overload::default());
-        let passwords = auth::PasswordWork::new(
-            config.limits.password_checks,
-            config.limits.password_check_wait,
-            overload.clone(),
-        );
+        let heavy = {
+            let overload = overload.clone();
+            heavy::HeavyWork::new(
+                config.limits.heavy_work,
+                config.limits.heavy_work_wait,
+                Arc::new(move || overload.note(edge::Refusal::HeavyBusy)),
+            )
+        };
         // Chains the audit records other nodes (or a node that died) left pending.
         store.spawn_sequencer(AUDIT_SEQUENCER_INTERVAL);
         let audit_summary = Arc::new(audit::Summary::new(config.audit_summary_interval));
@@ -128,7 +132,7 @@ impl AppState {
             publisher,
             config,
             overload,
-            passwords,
+            heavy,
             audit_summary,
         })))
     }

@@ -286,6 +286,16 @@ pub fn body_timeout(limit: std::time::Duration) -> String {
 pub const PASSWORD_CHECKS_BUSY: &str =
     "The server is checking too many passwords at once! Try again in a moment (see Retry-After).";
 
+pub const HEAVY_WORK_BUSY: &str = "The server is doing too much costly work at once (key decryption, keystores, packages, key generation)! Try again in a moment (see Retry-After).";
+
+/// A source's derived JWKs kept changing while they were re-derived (`kind`: `Key`,
+/// `Keystore`, `Certificate`).
+pub fn jwks_changed_while_rederiving(kind: &str, name: &str) -> String {
+    format!(
+        "{kind} (name: {name}) or the JWKs derived from it kept changing while they were re-derived! Nothing was changed; try again."
+    )
+}
+
 pub fn too_many_failures(wait: std::time::Duration) -> String {
     format!(
         "Too many failed authentication attempts from this address! Try again in {} (see Retry-After).",

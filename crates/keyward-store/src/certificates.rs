@@ -4,30 +4,15 @@
 use std::collections::BTreeSet;
 
 use crate::deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE};
-use crate::sources::{SourceRederive, cascade_delete, cascade_update};
+use crate::sources::{Rederived, cascade_delete, cascade_update};
 use crate::{
-    AuditEntry, Certificate, CertificateEntry, Jwk, JwkDeleteAction, JwkMaterial, JwkUpdateAction,
+    AuditEntry, Certificate, CertificateEntry, JwkDeleteAction, JwkUpdateAction,
     NewCertificateEntry, Result, Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
 };
 
 const ENTRY_COLUMNS: &str = "SELECT e.certificate_id, e.environment_id, env.name AS environment_name, e.alias, \
      e.leaf_der, e.chain_pem, e.subject_dn, e.sha1_thumbprint, e.not_before, e.not_after \
      FROM certificate_entries e JOIN environments env ON env.id = e.environment_id";
-
-/// Re-derives the JWKs linked to a certificate from its new entries: given the JWKs in scope and
-/// the new entries, returns the new material of each JWK, or a message refusing the update.
-pub type Rederive<'a> = Box<
-    dyn FnOnce(
-            &[Jwk],
-            &[NewCertificateEntry],
-        ) -> std::result::Result<Vec<(String, JwkMaterial)>, String>
-        + Send
-        + 'a,
->;
-
-/// Re-derives, for every certificate of a bulk import, the JWKs in scope from its merged entries.
-pub type RederiveEach =
-    fn(&[Jwk], &[NewCertificateEntry]) -> std::result::Result<Vec<(String, JwkMaterial)>, String>;
 
 /// One certificate of a file import: the entries of the environments it brings. The entries of
 /// its other environments are kept.
@@ -149,7 +134,8 @@ impl Store {
     }
 
     /// Replaces a certificate's description and entries, redeploys it, and applies `action` to the
-    /// JWKs derived from it (calling `rederive` for those in scope), all in one transaction.
+    /// JWKs derived from it (with the material `rederived` beforehand for those in scope), all in
+    /// one transaction ([`StoreError::SourceChanged`] when the derivation's basis moved).
     #[allow(clippy::too_many_arguments)]
     pub async fn replace_certificate(
         &self,
@@ -158,7 +144,7 @@ impl Store {
         description: &str,
         entries: &[NewCertificateEntry],
         action: JwkUpdateAction,
-        rederive: Rederive<'_>,
+        rederived: Option<Rederived>,
         audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
         let keys = self.keys()?;
@@ -184,7 +170,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert_entries(&mut tx, &id, entries).await?;
-        let now = now_ms();
+        let (was,): (i64,) = sqlx::query_as("SELECT updated_at FROM certificates WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+        // Always a new `updated_at`: a derivation based on the old state must see it moved.
+        let now = now_ms().max(was + 1);
         sqlx::query("UPDATE certificates SET description = $1, updated_at = $2 WHERE id = $3")
             .bind(description)
             .bind(now)
@@ -210,12 +201,16 @@ impl Store {
         );
 
         // The one JWK cascade of every source kind (`sources.rs`).
-        let rederive: SourceRederive<'_> = Box::new(move |linked| {
-            let jwks: Vec<Jwk> = linked.iter().map(|l| l.jwk.clone()).collect();
-            rederive(&jwks, entries)
-        });
         cascade_update(
-            &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
+            &mut tx,
+            keys,
+            &mut plan,
+            &id,
+            project_id,
+            action,
+            rederived.as_ref(),
+            was,
+            now,
         )
         .await?;
         self.stage_audit(&mut tx, audit).await?;
@@ -229,15 +224,15 @@ impl Store {
     /// certificate is created if missing; the environments its merge brings get the new entries,
     /// its other environments keep theirs. The imported environments are deployed (the others are
     /// unchanged). `action` applies to the JWKs derived from an updated
-    /// certificate, re-derived by `rederive` from the merged entries. Returns, per merge, whether
-    /// it created the certificate. Any refusal (an alias in use, a refused re-derivation) writes
-    /// nothing.
+    /// certificate, with `rederived[i]` (derived beforehand from the merged entries of
+    /// `merges[i]`; none needed with `Nullify`). Returns, per merge, whether it created the
+    /// certificate. Any refusal (an alias in use, [`StoreError::SourceChanged`]) writes nothing.
     pub async fn merge_certificates(
         &self,
         project_id: &str,
         merges: &[CertificateMerge],
         action: JwkUpdateAction,
-        rederive: RederiveEach,
+        rederived: &[Option<Rederived>],
         audit: &AuditEntry,
     ) -> Result<(Vec<bool>, Vec<EnvDeployment>)> {
         let keys = self.keys()?;
@@ -245,17 +240,18 @@ impl Store {
         let mut plan = DeploymentPlan::default();
         let mut created = Vec::with_capacity(merges.len());
         let now = now_ms();
-        for m in merges {
-            let row: Option<(String,)> =
-                sqlx::query_as("SELECT id FROM certificates WHERE project_id = $1 AND name = $2")
-                    .bind(project_id)
-                    .bind(&m.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+        for (i, m) in merges.iter().enumerate() {
+            let row: Option<(String, i64)> = sqlx::query_as(
+                "SELECT id, updated_at FROM certificates WHERE project_id = $1 AND name = $2",
+            )
+            .bind(project_id)
+            .bind(&m.name)
+            .fetch_optional(&mut *tx)
+            .await?;
             let new_envs: BTreeSet<String> =
                 m.entries.iter().map(|e| e.environment_id.clone()).collect();
-            let (id, is_new) = match row {
-                Some((id,)) => (id, false),
+            let (id, is_new, was) = match row {
+                Some((id, was)) => (id, false, was),
                 None => {
                     let id = new_id();
                     sqlx::query(
@@ -270,30 +266,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(unique_to_exists)?;
-                    (id, true)
+                    (id, true, now)
                 }
             };
             check_aliases(&mut tx, Some(&id), &m.entries).await?;
-            let kept: Vec<CertificateEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{ENTRY_COLUMNS} WHERE e.certificate_id = $1 ORDER BY env.name"
-            )))
-            .bind(&id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut merged: Vec<NewCertificateEntry> = kept
-                .into_iter()
-                .filter(|e| !new_envs.contains(&e.environment_id))
-                .map(|e| NewCertificateEntry {
-                    environment_id: e.environment_id,
-                    alias: e.alias,
-                    leaf_der: e.leaf_der,
-                    chain_pem: e.chain_pem,
-                    subject_dn: e.subject_dn,
-                    sha1_thumbprint: e.sha1_thumbprint,
-                    not_before: e.not_before,
-                    not_after: e.not_after,
-                })
-                .collect();
             for env in &new_envs {
                 sqlx::query(
                     "DELETE FROM certificate_entries WHERE certificate_id = $1 AND environment_id = $2",
@@ -313,18 +289,22 @@ impl Store {
                         .await?;
                 }
                 sqlx::query("UPDATE certificates SET updated_at = $1 WHERE id = $2")
-                    .bind(now)
+                    .bind(now.max(was + 1))
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                merged.extend(m.entries.iter().cloned());
-                let merged = &merged;
-                let each: SourceRederive<'_> = Box::new(move |linked| {
-                    let jwks: Vec<Jwk> = linked.iter().map(|l| l.jwk.clone()).collect();
-                    rederive(&jwks, merged)
-                });
-                cascade_update(&mut tx, keys, &mut plan, &id, project_id, action, each, now)
-                    .await?;
+                cascade_update(
+                    &mut tx,
+                    keys,
+                    &mut plan,
+                    &id,
+                    project_id,
+                    action,
+                    rederived.get(i).and_then(Option::as_ref),
+                    was,
+                    now,
+                )
+                .await?;
             }
             plan.deploy(
                 KIND_CERTIFICATE,

@@ -3,7 +3,7 @@
 
 use crate::deploy::{DeploymentPlan, EnvDeployment};
 use crate::seal::{Binding, Keyring, Record};
-use crate::sources::{KIND_KEY, SourceRederive, SourceTable, cascade_update, redeploy};
+use crate::sources::{KIND_KEY, Rederived, SourceTable, cascade_update, redeploy};
 use crate::{
     AuditEntry, CryptoKey, CryptoKeyEntry, JwkDeleteAction, JwkUpdateAction, KeyDraft, NewKeyEntry,
     Result, Store, StoreError, Tx, new_id, now_ms, unique_to_exists,
@@ -169,13 +169,14 @@ impl Store {
 
     /// Writes the complete new state of key `name` (renaming it if the draft says so), redeploys
     /// it, and, when its material changed (`cascade` given), applies the action to the JWKs
-    /// derived from it, in one transaction.
+    /// derived from it with the material derived beforehand, in one transaction
+    /// ([`StoreError::SourceChanged`] when the derivation's basis moved).
     pub async fn replace_key(
         &self,
         project_id: &str,
         name: &str,
         draft: &KeyDraft,
-        cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
+        cascade: Option<(JwkUpdateAction, Rederived)>,
         audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
         let keys = self.keys()?;
@@ -221,9 +222,17 @@ impl Store {
             old_envs,
             draft.entries.iter().map(|e| e.environment_id.clone()),
         );
-        if let Some((action, rederive)) = cascade {
+        if let Some((action, rederived)) = cascade {
             cascade_update(
-                &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
+                &mut tx,
+                keys,
+                &mut plan,
+                &id,
+                project_id,
+                action,
+                Some(&rederived),
+                expected,
+                now,
             )
             .await?;
         }
@@ -344,6 +353,136 @@ mod tests {
         let now = store.key(&project.id, "k").await.unwrap().unwrap();
         assert_eq!(now.description, "two");
         assert!(now.updated_at > read.updated_at);
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// A re-derivation based on a state that moved (here: a JWK linked after it was read) is
+    /// refused with `SourceChanged` and writes nothing; one based on the current state applies.
+    #[tokio::test]
+    async fn stale_rederivations_are_refused() {
+        use crate::{JwkMaterial, JwkUpdateAction, NewJwk};
+        let path = std::env::temp_dir().join(format!("keyward-keys-{}.db", new_id()));
+        let store = crate::test_store(&path).await;
+        let (env, _) = store
+            .create_environment("e", "", "TEST", &crate::test_audit())
+            .await
+            .unwrap();
+        let project = store
+            .create_project("p", "", &crate::test_audit())
+            .await
+            .unwrap();
+        let mut draft = KeyDraft {
+            name: "k".into(),
+            description: "one".into(),
+            key_type: "PUBLIC_KEY".into(),
+            algorithm: None,
+            entries: vec![NewKeyEntry {
+                environment_id: env.id.clone(),
+                alias: String::new(),
+                content: b"old".to_vec(),
+            }],
+            based_on: None,
+        };
+        let (key_id, _) = store
+            .create_key(&project.id, &draft, &crate::test_audit())
+            .await
+            .unwrap();
+        let material = |x: &str| JwkMaterial {
+            kty: "EC".into(),
+            kid: Some(format!("kid-{x}")),
+            jwk_json: format!(r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"y","kid":"kid-{x}"}}"#),
+        };
+        let read = store
+            .source_jwks(KIND_KEY, &project.id, "k")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (read.source_id.as_str(), read.linked.len()),
+            (key_id.as_str(), 0)
+        );
+        let (jwk, _) = store
+            .create_jwk(
+                &NewJwk {
+                    project_id: project.id.clone(),
+                    name: "j".into(),
+                    description: String::new(),
+                    source_type: "PUBLIC_KEY".into(),
+                    source_id: Some(key_id.clone()),
+                    source_url: None,
+                    source_environment_id: Some(env.id.clone()),
+                    material: material("a"),
+                    key_use: Some("sig".into()),
+                    alg: Some("ES256".into()),
+                    kid_given: false,
+                    environment_ids: None,
+                },
+                &crate::test_audit(),
+            )
+            .await
+            .unwrap();
+        let update = JwkUpdateAction::Update {
+            all_projects: false,
+        };
+        draft.description = "two".into();
+        let stale = read.derived(Vec::new());
+        assert!(matches!(
+            store
+                .replace_key(
+                    &project.id,
+                    "k",
+                    &draft,
+                    Some((update, stale)),
+                    &crate::test_audit()
+                )
+                .await,
+            Err(StoreError::SourceChanged)
+        ));
+        assert_eq!(
+            store
+                .key(&project.id, "k")
+                .await
+                .unwrap()
+                .unwrap()
+                .description,
+            "one"
+        );
+        // Read again, derive again: applied.
+        let read = store
+            .source_jwks(KIND_KEY, &project.id, "k")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.in_scope(&project.id, update).len(), 1);
+        let fresh = read.derived(vec![(jwk.id.clone(), material("b"))]);
+        store
+            .replace_key(
+                &project.id,
+                "k",
+                &draft,
+                Some((update, fresh)),
+                &crate::test_audit(),
+            )
+            .await
+            .unwrap();
+        let after = store.jwk(&project.id, "j").await.unwrap().unwrap();
+        assert_eq!(after.kid.as_deref(), Some("kid-b"));
+        // The derivation just applied is itself stale now (the key's updated_at moved).
+        assert!(matches!(
+            store
+                .replace_key(
+                    &project.id,
+                    "k",
+                    &draft,
+                    Some((update, read.derived(Vec::new()))),
+                    &crate::test_audit(),
+                )
+                .await,
+            Err(StoreError::SourceChanged)
+        ));
         store.close().await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

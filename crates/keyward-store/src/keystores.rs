@@ -4,7 +4,7 @@
 
 use crate::deploy::{DeploymentPlan, EnvDeployment};
 use crate::seal::{Binding, Keyring, Record};
-use crate::sources::{KIND_KEYSTORE, SourceRederive, SourceTable, cascade_update, redeploy};
+use crate::sources::{KIND_KEYSTORE, Rederived, SourceTable, cascade_update, redeploy};
 use crate::{
     AuditEntry, JwkDeleteAction, JwkUpdateAction, KeystoreDraft, NewKeystoreEntry, Result, Store,
     StoreError, StoredKeystore, StoredKeystoreEntry, Tx, new_id, now_ms, unique_to_exists,
@@ -190,7 +190,7 @@ impl Store {
         project_id: &str,
         name: &str,
         draft: &KeystoreDraft,
-        cascade: Option<(JwkUpdateAction, SourceRederive<'_>)>,
+        cascade: Option<(JwkUpdateAction, Rederived)>,
         audit: &AuditEntry,
     ) -> Result<Vec<EnvDeployment>> {
         let keys = self.keys()?;
@@ -233,9 +233,17 @@ impl Store {
             old_envs,
             draft.entries.iter().map(|e| e.environment_id.clone()),
         );
-        if let Some((action, rederive)) = cascade {
+        if let Some((action, rederived)) = cascade {
             cascade_update(
-                &mut tx, keys, &mut plan, &id, project_id, action, rederive, now,
+                &mut tx,
+                keys,
+                &mut plan,
+                &id,
+                project_id,
+                action,
+                Some(&rederived),
+                expected,
+                now,
             )
             .await?;
         }

@@ -40,7 +40,7 @@ pub use audit::{
     HEAD_SETTING as AUDIT_HEAD_SETTING,
 };
 pub use cache::{SHARED_READ_TTL, TOPIC as READS_TOPIC};
-pub use certificates::{CertificateMerge, Rederive, RederiveEach};
+pub use certificates::CertificateMerge;
 pub use copy::TableCount;
 pub use deploy::{DeploymentPlan, EnvDeployment, KIND_CERTIFICATE, KIND_JWK};
 pub use identity::{
@@ -51,7 +51,7 @@ pub use model::*;
 pub use publish::{AgentRecord, PublishedJwks};
 pub use seal::{Kek, KeyError, Keyring, SealError};
 pub use sealing::{KeyCheck, RekeyReport};
-pub use sources::{KIND_KEY, KIND_KEYSTORE, SourceRederive};
+pub use sources::{KIND_KEY, KIND_KEYSTORE, Rederived, SourceJwks};
 
 /// Why a store operation did not happen. Nothing was written when one of these is returned.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,10 @@ pub enum StoreError {
     /// The object changed since the caller read it (a partial update built on an old state).
     #[error("changed concurrently")]
     Conflict,
+    /// A source or the JWKs derived from it changed after the caller read them to re-derive
+    /// the JWKs (`Rederived`): read and derive again.
+    #[error("JWK source changed during re-derivation")]
+    SourceChanged,
     /// The JWK's kid is already used by another JWK of the project (named here) in an environment
     /// both are deployed to.
     #[error("kid {kid} is already used by JWK {jwk}")]

@@ -1,6 +1,12 @@
 //! What certificates, keys and keystores share as JWK sources: finding the object by name, the
 //! redeployment of its entries, and the one cascade to the JWKs derived from it (re-derive,
 //! unlink or delete), all inside the caller's transaction.
+//!
+//! Re-derivation is costly (key parsing, certificate chains) and never runs inside a write
+//! transaction: the caller reads the source and its linked JWKs ([`Store::source_jwks`]), derives
+//! their new material outside the store, and hands the mutation a [`Rederived`]. The mutation
+//! compares what the derivation was based on with what it finds (compare-and-set) and answers
+//! [`StoreError::SourceChanged`] when anything moved, so the caller derives again.
 
 use std::collections::BTreeSet;
 
@@ -18,11 +24,60 @@ use crate::{
 pub const KIND_KEY: &str = "KEY";
 pub const KIND_KEYSTORE: &str = "KEYSTORE";
 
-/// Re-derives the JWKs linked to a source from its new state: given the JWKs in scope, returns
-/// the new material of each (by JWK id), or a message refusing the whole change.
-pub type SourceRederive<'a> = Box<
-    dyn FnOnce(&[LinkedJwk]) -> std::result::Result<Vec<(String, JwkMaterial)>, String> + Send + 'a,
->;
+/// The JWKs linked to a source when it was read, before a re-derivation.
+#[derive(Debug, Clone)]
+pub struct SourceJwks {
+    pub source_id: String,
+    /// The source's `updated_at` when it was read.
+    pub updated_at: i64,
+    /// Every JWK derived from the source (all projects), by name.
+    pub linked: Vec<LinkedJwk>,
+}
+
+impl SourceJwks {
+    /// The linked JWKs `action` re-derives (the others are unlinked).
+    pub fn in_scope(&self, project_id: &str, action: JwkUpdateAction) -> Vec<LinkedJwk> {
+        match action {
+            JwkUpdateAction::Nullify => Vec::new(),
+            JwkUpdateAction::Update { all_projects } => self
+                .linked
+                .iter()
+                .filter(|l| all_projects || l.jwk.project_id == project_id)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// What a derivation from this state produced, to hand to the mutation.
+    pub fn derived(&self, updates: Vec<(String, JwkMaterial)>) -> Rederived {
+        Rederived {
+            source_updated_at: self.updated_at,
+            basis: stamps(&self.linked),
+            updates,
+        }
+    }
+}
+
+/// The new material of the JWKs linked to a source, derived outside the store, and the state it
+/// was derived from: the mutation applies it only if that state is still the current one.
+#[derive(Debug, Clone, Default)]
+pub struct Rederived {
+    /// The source's `updated_at` the derivation read.
+    pub source_updated_at: i64,
+    /// Every linked JWK the derivation read: id, `updated_at` and keystore alias, sorted.
+    pub basis: Vec<(String, i64, Option<String>)>,
+    /// The new material of each in-scope JWK, by JWK id.
+    pub updates: Vec<(String, JwkMaterial)>,
+}
+
+fn stamps(linked: &[LinkedJwk]) -> Vec<(String, i64, Option<String>)> {
+    let mut s: Vec<_> = linked
+        .iter()
+        .map(|l| (l.jwk.id.clone(), l.jwk.updated_at, l.source_alias.clone()))
+        .collect();
+    s.sort();
+    s
+}
 
 /// The tables of one kind of named, per-environment source object.
 #[derive(Clone, Copy)]
@@ -148,15 +203,19 @@ pub(crate) fn redeploy(
     }
 }
 
+const LINKED_JWKS: &str = "SELECT j.*, a.alias AS source_alias FROM jwks j \
+     LEFT JOIN jwk_source_aliases a ON a.jwk_id = j.id WHERE j.source_id = $1 ORDER BY j.name";
+
 /// The JWKs derived from a source, with their keystore alias.
 async fn linked_jwks(tx: &mut Tx, keys: &Keyring, source_id: &str) -> Result<Vec<LinkedJwk>> {
-    let rows: Vec<AnyRow> = sqlx::query(
-        "SELECT j.*, a.alias AS source_alias FROM jwks j \
-         LEFT JOIN jwk_source_aliases a ON a.jwk_id = j.id WHERE j.source_id = $1 ORDER BY j.name",
-    )
-    .bind(source_id)
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows: Vec<AnyRow> = sqlx::query(LINKED_JWKS)
+        .bind(source_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    reveal_linked(keys, &rows)
+}
+
+fn reveal_linked(keys: &Keyring, rows: &[AnyRow]) -> Result<Vec<LinkedJwk>> {
     rows.iter()
         .map(|row| {
             Ok(LinkedJwk {
@@ -177,8 +236,10 @@ pub(crate) async fn unlink_jwk(tx: &mut Tx, jwk_id: &str, now: i64) -> Result<()
 }
 
 /// Applies a source's update to the JWKs derived from it: out-of-scope JWKs are unlinked, those
-/// in scope get the material `rederive` computes and are redeployed everywhere. A refusal from
-/// `rederive` aborts the caller's transaction.
+/// in scope get the material derived beforehand (`rederived`) and are redeployed everywhere.
+/// `source_updated_at`: the source's `updated_at` found by the caller's transaction before it
+/// changed the source. With `Update`, a derivation based on another state of the source or of
+/// its linked JWKs (or none) is refused with [`StoreError::SourceChanged`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn cascade_update(
     tx: &mut Tx,
@@ -187,10 +248,17 @@ pub(crate) async fn cascade_update(
     source_id: &str,
     project_id: &str,
     action: JwkUpdateAction,
-    rederive: SourceRederive<'_>,
+    rederived: Option<&Rederived>,
+    source_updated_at: i64,
     now: i64,
 ) -> Result<()> {
     let linked = linked_jwks(tx, keys, source_id).await?;
+    let stale = |r: Option<&Rederived>| {
+        r.is_none_or(|r| r.source_updated_at != source_updated_at || r.basis != stamps(&linked))
+    };
+    if matches!(action, JwkUpdateAction::Update { .. }) && !linked.is_empty() && stale(rederived) {
+        return Err(StoreError::SourceChanged);
+    }
     let (in_scope, out_of_scope): (Vec<LinkedJwk>, Vec<LinkedJwk>) = match action {
         JwkUpdateAction::Nullify => (Vec::new(), linked),
         JwkUpdateAction::Update { all_projects: true } => (linked, Vec::new()),
@@ -206,16 +274,19 @@ pub(crate) async fn cascade_update(
     if in_scope.is_empty() {
         return Ok(());
     }
-    let updates = rederive(&in_scope).map_err(StoreError::Rejected)?;
+    let updates = rederived.map_or(&[][..], |r| &r.updates[..]);
     for (jwk_id, material) in updates {
-        let project = in_scope
+        // The basis matched, so every update names a linked JWK; one out of scope is ignored.
+        let Some(project) = in_scope
             .iter()
-            .find(|l| l.jwk.id == jwk_id)
+            .find(|l| &l.jwk.id == jwk_id)
             .map(|l| l.jwk.project_id.clone())
-            .unwrap_or_default();
+        else {
+            continue;
+        };
         let (public, private) =
-            crate::jwks::split_private(keys, &project, &jwk_id, &material.jwk_json);
-        crate::publish::retire_jwk(tx, &jwk_id, Some(&public), now).await?;
+            crate::jwks::split_private(keys, &project, jwk_id, &material.jwk_json);
+        crate::publish::retire_jwk(tx, jwk_id, Some(&public), now).await?;
         sqlx::query(
             "UPDATE jwks SET kty = $1, kid = $2, jwk_json = $3, jwk_private = $4, updated_at = $5 WHERE id = $6",
         )
@@ -224,11 +295,11 @@ pub(crate) async fn cascade_update(
         .bind(public)
         .bind(private)
         .bind(now)
-        .bind(&jwk_id)
+        .bind(jwk_id)
         .execute(&mut **tx)
         .await?;
-        let targets = deployed_environment_ids(tx, KIND_JWK, &jwk_id).await?;
-        plan.deploy(KIND_JWK, &jwk_id, &project, targets);
+        let targets = deployed_environment_ids(tx, KIND_JWK, jwk_id).await?;
+        plan.deploy(KIND_JWK, jwk_id, &project, targets);
     }
     Ok(())
 }
@@ -267,6 +338,46 @@ pub(crate) async fn cascade_delete(
 }
 
 impl crate::Store {
+    /// The source `name` of a project (`kind`: `KIND_CERTIFICATE`, `KIND_KEY` or
+    /// `KIND_KEYSTORE`) and the JWKs derived from it, read to re-derive them outside a write
+    /// transaction; `None` when there is no such source.
+    pub async fn source_jwks(
+        &self,
+        kind: &str,
+        project_id: &str,
+        name: &str,
+    ) -> Result<Option<SourceJwks>> {
+        let table = match kind {
+            crate::KIND_CERTIFICATE => "certificates",
+            KIND_KEY => "crypto_keys",
+            KIND_KEYSTORE => "keystores",
+            other => return Err(StoreError::Rejected(format!("no JWK source kind {other}"))),
+        };
+        let keys = self.keys()?;
+        // One read transaction: the source and its JWKs as of one moment.
+        let mut tx = self.read.begin().await?;
+        let row: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, updated_at FROM {table} WHERE project_id = $1 AND name = $2"
+        )))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((source_id, updated_at)) = row else {
+            return Ok(None);
+        };
+        let rows: Vec<AnyRow> = sqlx::query(LINKED_JWKS)
+            .bind(&source_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(Some(SourceJwks {
+            source_id,
+            updated_at,
+            linked: reveal_linked(keys, &rows)?,
+        }))
+    }
+
     /// Deletes the named source of `table` (a key or a keystore), undeploys it from its
     /// environments, and unlinks or deletes the JWKs derived from it, in one transaction.
     pub(crate) async fn delete_source(

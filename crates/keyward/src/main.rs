@@ -495,12 +495,16 @@ struct ServeArgs {
         default_value_t = 256
     )]
     max_connections_per_address: u32,
-    /// Most password hashes and checks (Argon2id, ~19 MiB each) at once; 0: one per core.
-    #[arg(long, env = "KEYWARD_PASSWORD_CHECKS", default_value_t = 0)]
-    password_checks: u32,
-    /// Longest wait for a password check's turn; then 503 with `Retry-After`.
-    #[arg(long, env = "KEYWARD_PASSWORD_CHECK_WAIT", default_value = "5s", value_parser = parse_duration)]
-    password_check_wait: Duration,
+    /// Most pieces of heavy work at once — key decryptions and derivations (encrypted PKCS#8,
+    /// PKCS#12, JKS, JCEKS, export packages), password hashes and checks (Argon2id, ~19 MiB
+    /// each), key generation, JWK re-derivation — each on a blocking thread; 0: one per core.
+    /// Formerly `--password-checks` (`KEYWARD_PASSWORD_CHECKS`), still accepted.
+    #[arg(long, visible_alias = "password-checks", env = "KEYWARD_HEAVY_WORK")]
+    heavy_work: Option<u32>,
+    /// Longest wait for a piece of heavy work's turn; then 503 with `Retry-After` [default: 5s].
+    /// Formerly `--password-check-wait` (`KEYWARD_PASSWORD_CHECK_WAIT`), still accepted.
+    #[arg(long, visible_alias = "password-check-wait", env = "KEYWARD_HEAVY_WORK_WAIT", value_parser = parse_duration)]
+    heavy_work_wait: Option<Duration>,
     /// Requests refused to unauthenticated callers are summarised in the audit trail: per
     /// address and interval the first is recorded, the others in one record per status.
     #[arg(long, env = "KEYWARD_AUDIT_SUMMARY_INTERVAL", default_value = "60s", value_parser = parse_duration)]
@@ -799,8 +803,18 @@ fn limits(args: &ServeArgs) -> anyhow::Result<keyward_http::edge::Limits> {
         tls_handshake_timeout: args.tls_handshake_timeout,
         max_connections: args.max_connections as usize,
         max_connections_per_address: args.max_connections_per_address as usize,
-        password_checks: args.password_checks as usize,
-        password_check_wait: args.password_check_wait,
+        heavy_work: match args.heavy_work {
+            Some(n) => n as usize,
+            None => legacy_env("KEYWARD_PASSWORD_CHECKS", |v| {
+                v.parse::<u32>().map_err(|e| e.to_string())
+            })?
+            .unwrap_or(0) as usize,
+        },
+        heavy_work_wait: match args.heavy_work_wait {
+            Some(d) => d,
+            None => legacy_env("KEYWARD_PASSWORD_CHECK_WAIT", parse_duration)?
+                .unwrap_or(Duration::from_secs(5)),
+        },
         max_concurrent: args.max_concurrent_requests as usize,
         brute_force: keyward_http::edge::BruteForce {
             max_failures: args.auth_max_failures,
@@ -812,6 +826,19 @@ fn limits(args: &ServeArgs) -> anyhow::Result<keyward_http::edge::Limits> {
         trusted_proxies,
         tls: args.tls_cert.is_some(),
     })
+}
+
+/// A setting's former environment variable, still read when the new one is not set.
+fn legacy_env<T>(
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<Option<T>> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => parse(v.trim())
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{name}: {e}")),
+        _ => Ok(None),
+    }
 }
 
 /// The JWK-by-URL fetch policy of `serve`'s flags.

@@ -317,7 +317,7 @@ async fn create_user(
     let username = required_name("username", body.username.as_deref())?;
     let password = body.password.unwrap_or_default();
     identity::check_password("password", &password)?;
-    let phc = app.passwords.hash(password).await?;
+    let phc = crate::auth::hash_password_on(&app.heavy, password).await?;
     let user = app
         .store
         .create_user(&username, &phc, body.sys_admin, &audit.named(&username))
@@ -779,7 +779,7 @@ async fn client_credentials(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_PHC.to_owned());
-    let ok = app.passwords.verify(password, phc).await?;
+    let ok = crate::auth::verify_password_on(&app.heavy, password, phc).await?;
     let user = match user {
         Some(u) if ok => u,
         _ => return Err(OAuthError::invalid_client()),

@@ -20,7 +20,7 @@ use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
-use crate::service::certificates::{CertificateItem, entries_for, parse_upload_as, rederive};
+use crate::service::certificates::{CertificateItem, entries_for, merge_one, parse_upload_as};
 use crate::service::{
     ADMIN_PROJECT, check_name, environment_named, one_of, project_for, required, required_name,
 };
@@ -237,10 +237,8 @@ async fn import_certificate_file(
         description: form.text("certificateDescription").map(str::to_owned),
         entries,
     };
-    let (_, deployed) = app
-        .store
-        .merge_certificates(&project.id, &[merge], action, rederive, &audit.named(&name))
-        .await
+    let deployed = merge_one(&app, &project.id, &merge, action, &audit.named(&name))
+        .await?
         .map_err(|e| store_error(e, &name))?;
     let cert = app
         .store
@@ -432,7 +430,7 @@ async fn import_truststore_file(
             &project.id,
             &merges,
             JwkUpdateAction::Nullify,
-            rederive,
+            &[],
             &audit.path_named(),
         )
         .await

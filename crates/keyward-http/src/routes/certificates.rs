@@ -6,7 +6,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use keyward_store::{JwkDeleteAction, JwkUpdateAction, StoreError};
+use keyward_store::{JwkDeleteAction, JwkUpdateAction, KIND_CERTIFICATE, StoreError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,10 +18,10 @@ use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
 use crate::service::certificates::{
-    CertificateItem, entries_for, export_zip, parse_upload, rederive,
+    CertificateItem, derivation, entries_for, export_zip, parse_upload,
 };
 use crate::service::{
-    ADMIN_PROJECT, environment_named, one_of, project_for, required, required_name,
+    ADMIN_PROJECT, environment_named, one_of, project_for, required, required_name, with_rederived,
 };
 use crate::{AppState, Caller, messages};
 
@@ -351,22 +351,31 @@ async fn update_certificate(
     }
     let (alias, description, envs, chain) = validate_upload(&app, &upload).await?;
     let entries = entries_for(&chain, &alias, &envs);
-    let deployed = app
-        .store
-        .replace_certificate(
-            &project.id,
-            &name,
-            &description,
-            &entries,
-            action,
-            Box::new(rederive),
-            &audit.path_named(),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::bad_request(messages::certificate_not_found(&name)),
-            other => other.into(),
-        })?;
+    let rec = audit.path_named();
+    let deployed = with_rederived(
+        &app,
+        KIND_CERTIFICATE,
+        &project.id,
+        &name,
+        Some(action),
+        || derivation(entries.clone()),
+        |rederived| {
+            app.store.replace_certificate(
+                &project.id,
+                &name,
+                &description,
+                &entries,
+                action,
+                rederived,
+                &rec,
+            )
+        },
+    )
+    .await?
+    .map_err(|e| match e {
+        StoreError::NotFound => ApiError::bad_request(messages::certificate_not_found(&name)),
+        other => other.into(),
+    })?;
     let cert = app
         .store
         .certificate(&project.id, &name)

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
-use keyward_store::{SourceRederive, StoreError};
+use keyward_store::{KIND_KEY, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,9 +20,9 @@ use crate::service::keys::{
     KeyImport, draft_for_import, parse_key_type, parse_secret_algorithm_any_case,
 };
 use crate::service::keys::{
-    KeyInput, KeyItem, delete_action, draft_for_create, draft_for_update, rederive, update_action,
+    KeyInput, KeyItem, delete_action, derivation, draft_for_create, draft_for_update, update_action,
 };
-use crate::service::{project_for, required, required_name};
+use crate::service::{project_for, required, required_name, with_rederived};
 use crate::{AppState, Caller, messages};
 
 /// What each route records in the audit trail (`crate::audit`).
@@ -173,28 +173,27 @@ async fn update_key(
     let material_changed = body.crypto_key_info_environment_list.is_some()
         || draft.key_type != current.key_type
         || draft.algorithm != current.algorithm;
-    let deployed = app
-        .store
-        .replace_key(
-            &project.id,
-            &name,
-            &draft,
-            material_changed.then(|| {
-                let rederive: SourceRederive<'_> =
-                    Box::new(|linked| rederive(&draft.name, &draft, linked));
-                (action, rederive)
-            }),
-            &audit.path_named(),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => {
-                ApiError::bad_request(messages::changed_meanwhile("Key", &name))
-            }
-            StoreError::NotFound => ApiError::bad_request(messages::key_not_found(&name)),
-            StoreError::AlreadyExists => ApiError::bad_request(messages::key_exists(&draft.name)),
-            other => other.into(),
-        })?;
+    let rec = audit.path_named();
+    let deployed = with_rederived(
+        &app,
+        KIND_KEY,
+        &project.id,
+        &name,
+        material_changed.then_some(action),
+        || derivation(&draft),
+        |rederived| {
+            let cascade = material_changed.then(|| (action, rederived.unwrap_or_default()));
+            app.store
+                .replace_key(&project.id, &name, &draft, cascade, &rec)
+        },
+    )
+    .await?
+    .map_err(|e| match e {
+        StoreError::Conflict => ApiError::bad_request(messages::changed_meanwhile("Key", &name)),
+        StoreError::NotFound => ApiError::bad_request(messages::key_not_found(&name)),
+        StoreError::AlreadyExists => ApiError::bad_request(messages::key_exists(&draft.name)),
+        other => other.into(),
+    })?;
     let key = app
         .store
         .key(&project.id, &draft.name)
@@ -326,6 +325,7 @@ async fn import_key_file(
     }
     let files = files_per_environment(&app, &form, "keyFile", &name).await?;
     let draft = draft_for_import(
+        &app.heavy,
         current.as_ref(),
         KeyImport {
             name: name.clone(),
@@ -336,18 +336,24 @@ async fn import_key_file(
             password: form.text("password"),
             files,
         },
-    )?;
+    )
+    .await?;
     let deployed = if current.is_some() {
-        let rederive: SourceRederive<'_> = Box::new(|linked| rederive(&draft.name, &draft, linked));
-        app.store
-            .replace_key(
-                &project.id,
-                &name,
-                &draft,
-                Some((action, rederive)),
-                &audit.named(&name),
-            )
-            .await
+        let rec = audit.named(&name);
+        with_rederived(
+            &app,
+            KIND_KEY,
+            &project.id,
+            &name,
+            Some(action),
+            || derivation(&draft),
+            |rederived| {
+                let cascade = Some((action, rederived.unwrap_or_default()));
+                app.store
+                    .replace_key(&project.id, &name, &draft, cascade, &rec)
+            },
+        )
+        .await?
     } else {
         app.store
             .create_key(&project.id, &draft, &audit.named(&name))

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
-use keyward_store::{SourceRederive, StoreError};
+use keyward_store::{KIND_KEYSTORE, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,9 +19,9 @@ use crate::service::file_export::{ExportFile, export_response};
 use crate::service::keys::{delete_action, update_action};
 use crate::service::keystores::{KeystoreImport, draft_for_import, import_type};
 use crate::service::keystores::{
-    KeystoreInput, KeystoreItem, draft_for_create, draft_for_update, rederive,
+    KeystoreInput, KeystoreItem, derivation, draft_for_create, draft_for_update,
 };
-use crate::service::{project_for, required_name};
+use crate::service::{project_for, required_name, with_rederived};
 use crate::{AppState, Caller, messages};
 
 /// What each route records in the audit trail (`crate::audit`).
@@ -171,30 +171,29 @@ async fn update_keystore(
     let draft = draft_for_update(&app, &current, &body).await?;
     // Derived JWKs follow only a change of material (not a rename or a new description).
     let material_changed = body.key_store_environment_list.is_some();
-    let deployed = app
-        .store
-        .replace_keystore(
-            &project.id,
-            &name,
-            &draft,
-            material_changed.then(|| {
-                let rederive: SourceRederive<'_> =
-                    Box::new(|linked| rederive(&draft.name, &draft, linked));
-                (action, rederive)
-            }),
-            &audit.path_named(),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => {
-                ApiError::bad_request(messages::changed_meanwhile("Keystore", &name))
-            }
-            StoreError::NotFound => ApiError::bad_request(messages::keystore_not_found(&name)),
-            StoreError::AlreadyExists => {
-                ApiError::bad_request(messages::keystore_exists(&draft.name))
-            }
-            other => other.into(),
-        })?;
+    let rec = audit.path_named();
+    let deployed = with_rederived(
+        &app,
+        KIND_KEYSTORE,
+        &project.id,
+        &name,
+        material_changed.then_some(action),
+        || derivation(&draft),
+        |rederived| {
+            let cascade = material_changed.then(|| (action, rederived.unwrap_or_default()));
+            app.store
+                .replace_keystore(&project.id, &name, &draft, cascade, &rec)
+        },
+    )
+    .await?
+    .map_err(|e| match e {
+        StoreError::Conflict => {
+            ApiError::bad_request(messages::changed_meanwhile("Keystore", &name))
+        }
+        StoreError::NotFound => ApiError::bad_request(messages::keystore_not_found(&name)),
+        StoreError::AlreadyExists => ApiError::bad_request(messages::keystore_exists(&draft.name)),
+        other => other.into(),
+    })?;
     let keystore = app
         .store
         .keystore(&project.id, &draft.name)
@@ -322,6 +321,7 @@ async fn import_keystore_file(
     }
     let files = files_per_environment(&app, &form, "keystoreFile", &name).await?;
     let draft = draft_for_import(
+        &app.heavy,
         current.as_ref(),
         KeystoreImport {
             name: name.clone(),
@@ -336,16 +336,21 @@ async fn import_keystore_file(
     )
     .await?;
     let deployed = if current.is_some() {
-        let rederive: SourceRederive<'_> = Box::new(|linked| rederive(&draft.name, &draft, linked));
-        app.store
-            .replace_keystore(
-                &project.id,
-                &name,
-                &draft,
-                Some((action, rederive)),
-                &audit.named(&name),
-            )
-            .await
+        let rec = audit.named(&name);
+        with_rederived(
+            &app,
+            KIND_KEYSTORE,
+            &project.id,
+            &name,
+            Some(action),
+            || derivation(&draft),
+            |rederived| {
+                let cascade = Some((action, rederived.unwrap_or_default()));
+                app.store
+                    .replace_keystore(&project.id, &name, &draft, cascade, &rec)
+            },
+        )
+        .await?
     } else {
         app.store
             .create_keystore(&project.id, &draft, &audit.named(&name))

@@ -11,9 +11,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use keyward_jose::b64;
 use keyward_keystore::KeystoreType;
-use keyward_store::{
-    KeyDraft, KeystoreDraft, NewKeyEntry, NewKeystoreEntry, SourceRederive, StoreError,
-};
+use keyward_store::{KeyDraft, KeystoreDraft, NewKeyEntry, NewKeystoreEntry, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,7 +22,7 @@ use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Need, Principal};
 use crate::service::keys::{
-    KeyItem, effective_algorithm, parse_key_type, parse_secret_algorithm, stored_content,
+    KeyItem, effective_algorithm, parse_key_type, parse_secret_algorithm, stored_content_on,
     update_action,
 };
 use crate::service::keystores::KeystoreItem;
@@ -115,7 +113,7 @@ async fn export_key_package(
     };
     let zip = package::zip_package(KIND_KEY, object)?;
     tracing::info!(key = %name, project = %project.name, sealed = passphrase.is_some(), "key package exported");
-    package_response(&name, zip, passphrase).await
+    package_response(&app, &name, zip, passphrase).await
 }
 
 /// Import a key package (multipart `keyExportFile`, a `.zip` made by `export`, sealed or not).
@@ -142,7 +140,7 @@ async fn import_key_package(
     const FIELD: &str = "keyExportFile";
     let project = import_project(&app, &caller, &project).await?;
     let form = read_form(multipart, query, FIELD, &app.config).await?;
-    let object: KeyObject = read_upload(&form, FIELD, KIND_KEY, &headers).await?;
+    let object: KeyObject = read_upload(&app, &form, FIELD, KIND_KEY, &headers).await?;
     let request = ImportRequest::of(&form)?;
     let key_type = parse_key_type(&object.key_type)?;
     let algorithm = object
@@ -198,8 +196,9 @@ async fn import_key_package(
         };
         let raw = b64::decode_standard_lenient(&source.content)
             .map_err(|_| invalid("content is not Base64"))?;
-        let content =
-            stored_content(key_type, algorithm, &raw, None, false).map_err(|d| invalid(&d))?;
+        let content = stored_content_on(&app.heavy, key_type, algorithm, &raw, None, false)
+            .await
+            .map_err(|e| invalid(&e.message))?;
         entries.push(NewKeyEntry {
             environment_id: env.id,
             alias: source.alias.clone(),
@@ -220,17 +219,22 @@ async fn import_key_package(
         entries,
     };
     let deployed = if current.is_some() {
-        let rederive: SourceRederive<'_> =
-            Box::new(|linked| crate::service::keys::rederive(&draft.name, &draft, linked));
-        app.store
-            .replace_key(
-                &project.id,
-                &name,
-                &draft,
-                Some((request.action, rederive)),
-                &audit.named(&name),
-            )
-            .await
+        let rec = audit.named(&name);
+        let action = request.action;
+        crate::service::with_rederived(
+            &app,
+            keyward_store::KIND_KEY,
+            &project.id,
+            &name,
+            Some(action),
+            || crate::service::keys::derivation(&draft),
+            |rederived| {
+                let cascade = Some((action, rederived.unwrap_or_default()));
+                app.store
+                    .replace_key(&project.id, &name, &draft, cascade, &rec)
+            },
+        )
+        .await?
     } else {
         app.store
             .create_key(&project.id, &draft, &audit.named(&name))
@@ -296,7 +300,7 @@ async fn export_keystore_package(
     };
     let zip = package::zip_package(KIND_KEYSTORE, object)?;
     tracing::info!(keystore = %name, project = %project.name, sealed = passphrase.is_some(), "keystore package exported");
-    package_response(&name, zip, passphrase).await
+    package_response(&app, &name, zip, passphrase).await
 }
 
 /// Import a keystore package (multipart `keystoreExportFile`); the same rules as for keys. The
@@ -319,7 +323,7 @@ async fn import_keystore_package(
     const FIELD: &str = "keystoreExportFile";
     let project = import_project(&app, &caller, &project).await?;
     let form = read_form(multipart, query, FIELD, &app.config).await?;
-    let object: KeystoreObject = read_upload(&form, FIELD, KIND_KEYSTORE, &headers).await?;
+    let object: KeystoreObject = read_upload(&app, &form, FIELD, KIND_KEYSTORE, &headers).await?;
     let request = ImportRequest::of(&form)?;
     crate::service::check_name("name", &object.name)?;
 
@@ -407,17 +411,22 @@ async fn import_keystore_package(
         entries,
     };
     let deployed = if current.is_some() {
-        let rederive: SourceRederive<'_> =
-            Box::new(|linked| crate::service::keystores::rederive(&draft.name, &draft, linked));
-        app.store
-            .replace_keystore(
-                &project.id,
-                &name,
-                &draft,
-                Some((request.action, rederive)),
-                &audit.named(&name),
-            )
-            .await
+        let rec = audit.named(&name);
+        let action = request.action;
+        crate::service::with_rederived(
+            &app,
+            keyward_store::KIND_KEYSTORE,
+            &project.id,
+            &name,
+            Some(action),
+            || crate::service::keystores::derivation(&draft),
+            |rederived| {
+                let cascade = Some((action, rederived.unwrap_or_default()));
+                app.store
+                    .replace_keystore(&project.id, &name, &draft, cascade, &rec)
+            },
+        )
+        .await?
     } else {
         app.store
             .create_keystore(&project.id, &draft, &audit.named(&name))
@@ -486,12 +495,13 @@ fn export_passphrase(
 
 /// The ZIP download `<name>.zip`, sealed when a passphrase is given. Never cached.
 async fn package_response(
+    app: &AppState,
     name: &str,
     zip: Vec<u8>,
     passphrase: Option<zeroize::Zeroizing<Vec<u8>>>,
 ) -> ApiResult<Response> {
     let bytes = match passphrase {
-        Some(p) => package::seal_blocking(zip, p).await?,
+        Some(p) => package::seal_blocking(&app.heavy, zip, p).await?,
         None => zip,
     };
     let safe = name.replace(['"', '\\'], "");
@@ -512,6 +522,7 @@ async fn package_response(
 /// The package object of an upload: present, named `*.zip`, opened with the passphrase when
 /// sealed, a readable ZIP within the caps, holding a package of `kind`.
 async fn read_upload<T: for<'de> serde::Deserialize<'de>>(
+    app: &AppState,
     form: &Form,
     field: &str,
     kind: &str,
@@ -527,8 +538,9 @@ async fn read_upload<T: for<'de> serde::Deserialize<'de>>(
     if !zip_named || !(is_zip(&bytes) || package::is_sealed(&bytes)) {
         return Err(ApiError::bad_request(messages::package_not_zip(field)));
     }
-    let zip =
-        zeroize::Zeroizing::new(package::unsealed(bytes, package::passphrase(headers)?).await?);
+    let zip = zeroize::Zeroizing::new(
+        package::unsealed(&app.heavy, bytes, package::passphrase(headers)?).await?,
+    );
     let files = read_zip(&zip, field)?;
     let entry = files
         .iter()

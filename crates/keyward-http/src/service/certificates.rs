@@ -4,11 +4,15 @@
 use std::io::Write;
 
 use keyward_jose::x509;
-use keyward_store::{Certificate, Environment, Jwk, JwkMaterial, NewCertificateEntry};
+use keyward_store::{
+    Certificate, CertificateMerge, EnvDeployment, Environment, Jwk, JwkMaterial, JwkUpdateAction,
+    KIND_CERTIFICATE, LinkedJwk, NewCertificateEntry, StoreError,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::iso_ms;
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
 
@@ -144,6 +148,92 @@ pub fn rederive(
             Ok((jwk.id.clone(), material))
         })
         .collect()
+}
+
+/// The re-derivation of a certificate's JWKs from its new entries, to run on the heavy-work pool
+/// (`service::with_rederived`).
+pub fn derivation(entries: Vec<NewCertificateEntry>) -> impl super::Derive + use<> {
+    move |linked: &[LinkedJwk]| {
+        let jwks: Vec<Jwk> = linked.iter().map(|l| l.jwk.clone()).collect();
+        rederive(&jwks, &entries)
+    }
+}
+
+/// Merges one imported certificate file ([`keyward_store::Store::merge_certificates`]); with
+/// `Update`, the JWKs of an existing certificate are re-derived first, on the heavy-work pool,
+/// from its merged entries (those kept and those imported), again when the certificate or its
+/// JWKs changed meanwhile (at most [`super::REDERIVE_ATTEMPTS`] times).
+pub async fn merge_one(
+    app: &AppState,
+    project_id: &str,
+    merge: &CertificateMerge,
+    action: JwkUpdateAction,
+    audit: &keyward_store::AuditEntry,
+) -> ApiResult<Result<Vec<EnvDeployment>, StoreError>> {
+    let merges = std::slice::from_ref(merge);
+    if action == JwkUpdateAction::Nullify {
+        return Ok(app
+            .store
+            .merge_certificates(project_id, merges, action, &[], audit)
+            .await
+            .map(|(_, deployed)| deployed));
+    }
+    for _ in 0..super::REDERIVE_ATTEMPTS {
+        // The source and its JWKs first, then its entries: a change after the first read moves
+        // the `updated_at` the store compares.
+        let source = app
+            .store
+            .source_jwks(KIND_CERTIFICATE, project_id, &merge.name)
+            .await
+            .map_err(ApiError::internal)?;
+        let rederived = match source {
+            None => None,
+            Some(source) => {
+                let current = app
+                    .store
+                    .certificate(project_id, &merge.name)
+                    .await
+                    .map_err(ApiError::internal)?;
+                let imported: Vec<&str> = merge
+                    .entries
+                    .iter()
+                    .map(|e| e.environment_id.as_str())
+                    .collect();
+                let mut merged: Vec<NewCertificateEntry> = current
+                    .map(|c| c.entries)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| !imported.contains(&e.environment_id.as_str()))
+                    .map(|e| NewCertificateEntry {
+                        environment_id: e.environment_id,
+                        alias: e.alias,
+                        leaf_der: e.leaf_der,
+                        chain_pem: e.chain_pem,
+                        subject_dn: e.subject_dn,
+                        sha1_thumbprint: e.sha1_thumbprint,
+                        not_before: e.not_before,
+                        not_after: e.not_after,
+                    })
+                    .collect();
+                merged.extend(merge.entries.iter().cloned());
+                Some(
+                    super::derive_on_pool(app, &source, project_id, action, derivation(merged))
+                        .await?,
+                )
+            }
+        };
+        match app
+            .store
+            .merge_certificates(project_id, merges, action, &[rederived], audit)
+            .await
+        {
+            Err(StoreError::SourceChanged) => {}
+            done => return Ok(done.map(|(_, deployed)| deployed)),
+        }
+    }
+    Err(ApiError::bad_request(
+        messages::jwks_changed_while_rederiving("Certificate", &merge.name),
+    ))
 }
 
 /// The export ZIP: one `{name}-{environment}.cer` (DER) per environment entry.

@@ -145,12 +145,12 @@ pub async fn update_user(
             }
             let phc = user.password_hash.clone();
             // Argon2id under the node's cap on password checks, never on an async worker.
-            let ok = app.passwords.verify(current, phc).await?;
+            let ok = crate::auth::verify_password_on(&app.heavy, current, phc).await?;
             if !ok {
                 return Err(ApiError::bad_request(messages::CURRENT_PASSWORD_WRONG));
             }
         }
-        let phc = app.passwords.hash(password).await?;
+        let phc = crate::auth::hash_password_on(&app.heavy, password).await?;
         change.password_hash = Some(phc);
     }
     match app.store.update_user(&user.id, &change, audit).await? {

@@ -421,7 +421,7 @@ struct Generated {
 }
 
 /// Validates the request, generates (RSA off the async runtime), and returns the JWK row.
-async fn generate_material(req: &GenerateRequest) -> ApiResult<Generated> {
+async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<Generated> {
     let key_type = match req.key_type.as_deref().map(str::trim) {
         None | Some("") => return Err(ApiError::bad_request(messages::JWK_TYPE_EMPTY)),
         Some(t) => one_of(
@@ -547,15 +547,8 @@ async fn generate_material(req: &GenerateRequest) -> ApiResult<Generated> {
         .filter(|k| !k.is_empty())
         .map(str::to_owned);
 
-    let mut jwk: Jwk = if matches!(spec, GenerateSpec::Rsa { .. }) {
-        // RSA generation is CPU-bound (0.05–1 s): at most one per core at a time, the rest wait.
-        let _slot = rsa_slots().acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || run_generate(&spec))
-            .await
-            .map_err(ApiError::internal)??
-    } else {
-        run_generate(&spec)?
-    };
+    // Generation is CPU-bound (RSA: 0.05–1 s): on the heavy-work pool, like every key derivation.
+    let mut jwk: Jwk = app.heavy.run(move || run_generate(&spec)).await??;
     jwk.key_use = Some(key_use.jose().to_owned());
     jwk.alg = Some(alg.jose_name().to_owned());
     let kid_given = given_kid.is_some();
@@ -573,13 +566,6 @@ async fn generate_material(req: &GenerateRequest) -> ApiResult<Generated> {
         key_use,
         alg,
         kid_given,
-    })
-}
-
-fn rsa_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     })
 }
 
@@ -621,7 +607,7 @@ pub async fn generate(
     }
     let environment_ids = super::environment_list(app, req.environment_list.as_deref()).await?;
     let started = std::time::Instant::now();
-    let generated = generate_material(req).await?;
+    let generated = generate_material(app, req).await?;
     tracing::debug!(
         kty = %generated.material.kty,
         ms = started.elapsed().as_millis() as u64,

@@ -17,6 +17,7 @@ use super::jwks::SourceType;
 use super::{environment_named, required};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::heavy::HeavyWork;
 use crate::messages;
 use crate::permissions::{Principal, string_enum};
 
@@ -205,6 +206,40 @@ pub fn stored_content(
     }
 }
 
+/// [`stored_content`] as a request's answer. A private key, and any content given with a
+/// password, is read on the heavy-work pool: decryption runs a key derivation (PBKDF2 or scrypt,
+/// seconds within the caps of `keyward-jose`), and a private key's consistency checks take
+/// milliseconds (RSA). Public and secret keys are checked here (microseconds).
+pub async fn stored_content_on(
+    heavy: &HeavyWork,
+    key_type: KeyType,
+    algorithm: Option<SecretAlgorithm>,
+    content: &[u8],
+    password: Option<&str>,
+    secret_is_base64: bool,
+) -> ApiResult<Vec<u8>> {
+    let heavy_work =
+        key_type == KeyType::Private || (password.is_some() && key_type != KeyType::Secret);
+    let stored = if heavy_work {
+        let content = content.to_vec();
+        let password = password.map(|p| zeroize::Zeroizing::new(p.to_owned()));
+        heavy
+            .run(move || {
+                stored_content(
+                    key_type,
+                    algorithm,
+                    &content,
+                    password.as_deref().map(String::as_str),
+                    secret_is_base64,
+                )
+            })
+            .await?
+    } else {
+        stored_content(key_type, algorithm, content, password, secret_is_base64)
+    };
+    stored.map_err(ApiError::bad_request)
+}
+
 /// Content as uploaded, base64 removed when it wrapped PEM or DER.
 fn as_uploaded(content: &[u8]) -> Vec<u8> {
     if let Ok(text) = std::str::from_utf8(content)
@@ -241,8 +276,15 @@ pub async fn entries_from_inputs(
             )));
         }
         let password = input.password.as_deref().filter(|p| !p.is_empty());
-        let content = stored_content(key_type, algorithm, content.as_bytes(), password, true)
-            .map_err(ApiError::bad_request)?;
+        let content = stored_content_on(
+            &app.heavy,
+            key_type,
+            algorithm,
+            content.as_bytes(),
+            password,
+            true,
+        )
+        .await?;
         entries.push(NewKeyEntry {
             environment_id: env.id,
             alias: input.alias.clone().unwrap_or_default(),
@@ -313,8 +355,8 @@ pub async fn draft_for_update(
                 {
                     e.content.clone()
                 } else {
-                    stored_content(key_type, algorithm, &e.content, None, false)
-                        .map_err(ApiError::bad_request)?
+                    stored_content_on(&app.heavy, key_type, algorithm, &e.content, None, false)
+                        .await?
                 };
                 kept.push(NewKeyEntry {
                     environment_id: e.environment_id.clone(),
@@ -367,7 +409,11 @@ pub struct KeyImport<'a> {
 
 /// The draft of an imported key: a new key, or (`current`, override) the existing one with the
 /// imported environments replaced or added and the others kept.
-pub fn draft_for_import(current: Option<&CryptoKey>, import: KeyImport<'_>) -> ApiResult<KeyDraft> {
+pub async fn draft_for_import(
+    heavy: &HeavyWork,
+    current: Option<&CryptoKey>,
+    import: KeyImport<'_>,
+) -> ApiResult<KeyDraft> {
     let algorithm = import.algorithm.or_else(|| {
         current
             .and_then(|c| c.algorithm.as_deref())
@@ -376,8 +422,15 @@ pub fn draft_for_import(current: Option<&CryptoKey>, import: KeyImport<'_>) -> A
     let algorithm = effective_algorithm(import.key_type, algorithm)?;
     let mut entries = Vec::new();
     for (env, bytes) in &import.files {
-        let content = stored_content(import.key_type, algorithm, bytes, import.password, false)
-            .map_err(ApiError::bad_request)?;
+        let content = stored_content_on(
+            heavy,
+            import.key_type,
+            algorithm,
+            bytes,
+            import.password,
+            false,
+        )
+        .await?;
         let kept_alias = current
             .and_then(|c| c.entries.iter().find(|e| e.environment_id == env.id))
             .map(|e| e.alias.clone());
@@ -401,8 +454,8 @@ pub fn draft_for_import(current: Option<&CryptoKey>, import: KeyImport<'_>) -> A
             let content = if same {
                 e.content.clone()
             } else {
-                stored_content(import.key_type, algorithm, &e.content, None, false)
-                    .map_err(ApiError::bad_request)?
+                stored_content_on(heavy, import.key_type, algorithm, &e.content, None, false)
+                    .await?
             };
             entries.push(NewKeyEntry {
                 environment_id: e.environment_id.clone(),
@@ -478,6 +531,13 @@ pub fn jwk_of_content(
         (_, m) => KeyMaterial::Public(m.public_key()),
     };
     jwk_from_key(&material, key_use, alg, kid).map_err(|e| e.to_string())
+}
+
+/// The re-derivation of the key's JWKs from its draft, to run on the heavy-work pool
+/// (`service::with_rederived`).
+pub fn derivation(draft: &KeyDraft) -> impl super::Derive + use<> {
+    let draft = draft.clone();
+    move |linked: &[LinkedJwk]| rederive(&draft.name, &draft, linked)
 }
 
 /// Re-derives each in-scope JWK from the new entry of the environment it was derived from.
@@ -571,16 +631,29 @@ pub async fn create_jwk_from_key(
         .ok_or_else(|| {
             ApiError::bad_request(messages::key_lacks_environment(&key_name, &env_name))
         })?;
-    let jwk = jwk_of_content(
-        &key_name,
-        &key.key_type,
-        &entry.content,
-        source,
-        key_use,
-        alg,
-        kid,
-    )
-    .map_err(ApiError::bad_request)?;
+    // A private key's consistency checks (RSA: ~0.6 ms at 2048 bits) run on the heavy-work pool.
+    let jwk = {
+        let (key_name, key_type, content) = (
+            key_name.clone(),
+            key.key_type.clone(),
+            entry.content.clone(),
+        );
+        let kid = kid.map(str::to_owned);
+        app.heavy
+            .run(move || {
+                jwk_of_content(
+                    &key_name,
+                    &key_type,
+                    &content,
+                    source,
+                    key_use,
+                    alg,
+                    kid.as_deref(),
+                )
+            })
+            .await?
+            .map_err(ApiError::bad_request)?
+    };
     let new = keyward_store::NewJwk {
         project_id: project.id.clone(),
         name: req.name.clone(),

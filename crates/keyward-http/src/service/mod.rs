@@ -12,7 +12,10 @@ pub mod package;
 
 pub use agents::{agent_bundle, environment_revision};
 
-use keyward_store::{Environment, Project};
+use keyward_store::{
+    Environment, JwkMaterial, JwkUpdateAction, LinkedJwk, Project, Rederived, SourceJwks,
+    StoreError,
+};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -223,6 +226,97 @@ pub fn iso_ms(ms: i64) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     t.format(&f).unwrap_or_default()
+}
+
+// ---- re-deriving the JWKs of a source, outside the write transaction -----------------------------
+
+/// How often a source's update re-derives its JWKs when the source or its JWKs changed between
+/// the read and the write; then the request is refused (nothing written).
+pub const REDERIVE_ATTEMPTS: usize = 3;
+
+/// What re-derives the in-scope JWKs of a source, on the heavy-work pool.
+pub trait Derive:
+    FnOnce(&[LinkedJwk]) -> Result<Vec<(String, JwkMaterial)>, String> + Send + 'static
+{
+}
+impl<F> Derive for F where
+    F: FnOnce(&[LinkedJwk]) -> Result<Vec<(String, JwkMaterial)>, String> + Send + 'static
+{
+}
+
+/// Derives the new material of the JWKs of `source` that `action` re-derives, on the heavy-work
+/// pool: never on an async worker, never inside a write transaction. A refusal of the derivation
+/// is the request's answer (400).
+pub async fn derive_on_pool(
+    app: &AppState,
+    source: &SourceJwks,
+    project_id: &str,
+    action: JwkUpdateAction,
+    derive: impl Derive,
+) -> ApiResult<Rederived> {
+    let in_scope = source.in_scope(project_id, action);
+    let updates = if in_scope.is_empty() {
+        Vec::new()
+    } else {
+        app.heavy
+            .run(move || derive(&in_scope))
+            .await?
+            .map_err(ApiError::bad_request)?
+    };
+    Ok(source.derived(updates))
+}
+
+/// Runs a source's update (`mutate`) with its JWKs re-derived first: reads the source `name` of
+/// `kind` and its JWKs, derives (`derive()` gives the derivation of each attempt) on the pool,
+/// and hands the result to `mutate`, whose store call compares it with what it finds. When the
+/// source or its JWKs moved in between, it derives again, at most [`REDERIVE_ATTEMPTS`] times.
+/// `action` `None` or `Nullify`: nothing is derived and `mutate` gets `None`.
+pub async fn with_rederived<T, D, M, Fut>(
+    app: &AppState,
+    kind: &str,
+    project_id: &str,
+    name: &str,
+    action: Option<JwkUpdateAction>,
+    mut derive: impl FnMut() -> D,
+    mut mutate: M,
+) -> ApiResult<Result<T, StoreError>>
+where
+    D: Derive,
+    M: FnMut(Option<Rederived>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let Some(action @ JwkUpdateAction::Update { .. }) = action else {
+        return Ok(mutate(None).await);
+    };
+    for _ in 0..REDERIVE_ATTEMPTS {
+        let source = app
+            .store
+            .source_jwks(kind, project_id, name)
+            .await
+            .map_err(ApiError::internal)?;
+        let rederived = match source {
+            Some(source) => Some(derive_on_pool(app, &source, project_id, action, derive()).await?),
+            None => None,
+        };
+        match mutate(rederived).await {
+            Err(StoreError::SourceChanged) => {
+                tracing::debug!(kind, name, "JWK source changed during re-derivation; again");
+            }
+            done => return Ok(done),
+        }
+    }
+    Err(ApiError::bad_request(
+        messages::jwks_changed_while_rederiving(kind_word(kind), name),
+    ))
+}
+
+/// How messages name a source kind.
+pub fn kind_word(kind: &str) -> &'static str {
+    match kind {
+        keyward_store::KIND_KEY => "Key",
+        keyward_store::KIND_KEYSTORE => "Keystore",
+        _ => "Certificate",
+    }
 }
 
 #[cfg(test)]

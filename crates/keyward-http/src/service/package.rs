@@ -18,8 +18,9 @@
 //!
 //! The header is authenticated, so a changed parameter fails like a wrong passphrase. The KDF
 //! parameters a package may demand are capped ([`MAX_M_COST_KIB`], [`MAX_T_COST`], [`MAX_LANES`],
-//! [`MAX_WORK`]) so a crafted package cannot make an import pin a core or exhaust memory, and at
-//! most [`KDF_SLOTS`] derivations run at once.
+//! [`MAX_WORK`]) so a crafted package cannot make an import pin a core or exhaust memory. Every
+//! derivation runs on the heavy-work pool (`heavy.rs`), and at most [`KDF_SLOTS`] of them at once
+//! (a memory cap inside the pool's CPU budget).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
+use crate::heavy::HeavyWork;
 use crate::messages;
 
 pub const MAGIC: &[u8; 8] = b"KWPKGENC";
@@ -50,7 +52,8 @@ pub const MAX_T_COST: u32 = 10;
 pub const MAX_LANES: u32 = 4;
 pub const MAX_WORK: u64 = 4 * EXPORT_M_COST_KIB as u64 * EXPORT_T_COST as u64;
 
-/// Concurrent passphrase derivations (each may hold up to 256 MiB).
+/// Concurrent passphrase derivations (each may hold up to 256 MiB); a slot is taken before the
+/// heavy-work permit, so a derivation waiting for memory holds no core.
 pub const KDF_SLOTS: usize = 2;
 static KDF: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(KDF_SLOTS));
 
@@ -200,20 +203,22 @@ pub fn passphrase(
     Ok(Some(zeroize::Zeroizing::new(bytes)))
 }
 
-/// Seals off the async runtime, within the shared derivation slots.
+/// Seals on the heavy-work pool, within the shared derivation slots.
 pub async fn seal_blocking(
+    heavy: &HeavyWork,
     zip: Vec<u8>,
     passphrase: zeroize::Zeroizing<Vec<u8>>,
 ) -> ApiResult<Vec<u8>> {
     let _slot = KDF.acquire().await.map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(move || seal(&zip, &passphrase, KdfParams::EXPORT))
-        .await
-        .map_err(ApiError::internal)?
+    heavy
+        .run(move || seal(&zip, &passphrase, KdfParams::EXPORT))
+        .await?
         .ok_or_else(|| ApiError::bad_request(messages::PACKAGE_ENCRYPT_FAILED))
 }
 
 /// The ZIP inside an uploaded package: as is, or opened with the request's passphrase.
 pub async fn unsealed(
+    heavy: &HeavyWork,
     bytes: Vec<u8>,
     passphrase: Option<zeroize::Zeroizing<Vec<u8>>>,
 ) -> ApiResult<Vec<u8>> {
@@ -226,9 +231,9 @@ pub async fn unsealed(
     // Refuse a crafted header before waiting for a derivation slot.
     sealed_params(&bytes).map_err(|_| ApiError::bad_request(messages::PACKAGE_UNREADABLE))?;
     let _slot = KDF.acquire().await.map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(move || open(&bytes, &passphrase))
-        .await
-        .map_err(ApiError::internal)?
+    heavy
+        .run(move || open(&bytes, &passphrase))
+        .await?
         .map_err(|e| {
             ApiError::bad_request(match e {
                 OpenError::Unreadable => messages::PACKAGE_UNREADABLE,

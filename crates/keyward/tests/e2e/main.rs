@@ -20,6 +20,7 @@ mod audit;
 mod crash;
 mod crosscheck;
 mod edge;
+mod heavy;
 mod multinode;
 mod permission_matrix;
 mod public_jwks;
