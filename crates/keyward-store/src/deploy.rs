@@ -76,34 +76,24 @@ impl DeploymentPlan {
                 .await?;
             }
         }
-        // The revision each environment will have, as far as this transaction can see.
+        // Each row gets the revision its environment will have, as far as this transaction can
+        // see (read in the same statement); the bump below says whether that held.
         let mut expected: BTreeMap<String, i64> = BTreeMap::new();
-        for (_, _, _, envs) in &self.deploy {
-            for env in envs {
-                if !expected.contains_key(env) {
-                    let (revision,): (i64,) =
-                        sqlx::query_as("SELECT revision FROM environments WHERE id = $1")
-                            .bind(env)
-                            .fetch_one(&mut **tx)
-                            .await?;
-                    expected.insert(env.clone(), revision + 1);
-                }
-            }
-        }
         for (kind, object_id, project_id, envs) in &self.deploy {
             for env in envs {
-                sqlx::query(
+                let (revision,): (i64,) = sqlx::query_as(
                     "INSERT INTO deployments (environment_id, object_kind, object_id, project_id, revision) \
-                     VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (environment_id, object_kind, object_id) DO UPDATE SET revision = excluded.revision",
+                     SELECT id, $2, $3, $4, revision + 1 FROM environments WHERE id = $1 \
+                     ON CONFLICT (environment_id, object_kind, object_id) DO UPDATE SET revision = excluded.revision \
+                     RETURNING revision",
                 )
                 .bind(env)
                 .bind(*kind)
                 .bind(object_id)
                 .bind(project_id)
-                .bind(expected[env])
-                .execute(&mut **tx)
+                .fetch_one(&mut **tx)
                 .await?;
+                expected.insert(env.clone(), revision);
             }
         }
         let mut revisions: BTreeMap<String, (String, i64)> = BTreeMap::new();

@@ -165,6 +165,7 @@ impl Store {
     ) -> Result<(Jwk, Vec<EnvDeployment>)> {
         let keys = self.keys()?;
         let mut tx = self.begin().await?;
+        // Before the kid's checks: a taken name is the first thing a caller is told.
         let exists: Option<(String,)> =
             sqlx::query_as("SELECT id FROM jwks WHERE project_id = $1 AND name = $2")
                 .bind(&new.project_id)
@@ -347,7 +348,10 @@ async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<Jwk
     let Some(kid) = new.material.kid.as_deref() else {
         return Ok(new.material.clone());
     };
-    let Some(holder) = kid_holder(tx, &new.project_id, kid, targets).await? else {
+    let base = format!("{kid}-{}", new.alg.as_deref().unwrap_or(&new.material.kty));
+    // The kid and its first alternative in one look-up.
+    let holders = kid_holders(tx, &new.project_id, &[kid, &base], targets).await?;
+    let Some(holder) = holders[0].clone() else {
         return Ok(new.material.clone());
     };
     if new.kid_given {
@@ -356,11 +360,7 @@ async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<Jwk
             jwk: holder,
         });
     }
-    let base = format!("{kid}-{}", new.alg.as_deref().unwrap_or(&new.material.kty));
-    if kid_holder(tx, &new.project_id, &base, targets)
-        .await?
-        .is_none()
-    {
+    if holders[1].is_none() {
         return with_kid(&new.material, &base);
     }
     // A random suffix: one indexed look-up however many copies of the key the project holds
@@ -370,10 +370,7 @@ async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<Jwk
         getrandom::fill(&mut bytes).map_err(|e| StoreError::Rejected(e.to_string()))?;
         let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let other = format!("{base}-{suffix}");
-        if kid_holder(tx, &new.project_id, &other, targets)
-            .await?
-            .is_none()
-        {
+        if kid_holders(tx, &new.project_id, &[&other], targets).await?[0].is_none() {
             return with_kid(&new.material, &other);
         }
     }
@@ -383,27 +380,34 @@ async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<Jwk
     })
 }
 
-/// The name of a JWK of the project with this kid deployed to one of `targets`.
-async fn kid_holder(
+/// For each of `kids` (one or two), the name of a JWK of the project with that kid deployed to
+/// one of `targets`.
+async fn kid_holders(
     tx: &mut Tx,
     project_id: &str,
-    kid: &str,
+    kids: &[&str],
     targets: &[String],
-) -> Result<Option<String>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT j.name, d.environment_id FROM jwks j \
+) -> Result<Vec<Option<String>>> {
+    let (first, second) = (kids[0], kids.get(1).copied().unwrap_or(kids[0]));
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT j.kid, j.name, d.environment_id FROM jwks j \
          JOIN deployments d ON d.object_kind = $1 AND d.object_id = j.id \
-         WHERE j.project_id = $2 AND j.kid = $3 ORDER BY j.name",
+         WHERE j.project_id = $2 AND j.kid IN ($3, $4) ORDER BY j.name",
     )
     .bind(KIND_JWK)
     .bind(project_id)
-    .bind(kid)
+    .bind(first)
+    .bind(second)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .find(|(_, env)| targets.contains(env))
-        .map(|(name, _)| name))
+    Ok(kids
+        .iter()
+        .map(|kid| {
+            rows.iter()
+                .find(|(k, _, env)| k == kid && targets.contains(env))
+                .map(|(_, name, _)| name.clone())
+        })
+        .collect())
 }
 
 /// The same material under another kid (member order kept).
