@@ -390,9 +390,13 @@ async fn kid_holders(
 ) -> Result<Vec<Option<String>>> {
     let (first, second) = (kids[0], kids.get(1).copied().unwrap_or(kids[0]));
     let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT j.kid, j.name, d.environment_id FROM jwks j \
-         JOIN deployments d ON d.object_kind = $1 AND d.object_id = j.id \
-         WHERE j.project_id = $2 AND j.kid IN ($3, $4) ORDER BY j.name",
+        // The JWKs with those kids first (`jwks_kid`), then their deployments
+        // (`deployments_object`). The subquery's LIMIT keeps SQLite from flattening it: without
+        // table statistics it drove the join from every JWK deployment instead, a scan that grew
+        // with the store (issue #11).
+        "SELECT j.kid, j.name, d.environment_id FROM \
+         (SELECT id, kid, name FROM jwks WHERE project_id = $2 AND kid IN ($3, $4) LIMIT 1000000) j \
+         JOIN deployments d ON d.object_kind = $1 AND d.object_id = j.id ORDER BY j.name",
     )
     .bind(KIND_JWK)
     .bind(project_id)
