@@ -28,7 +28,8 @@
 //!   private key is 32 / 56 *random* bytes; all-zero is the sign of a placeholder).
 
 use crate::error::Error;
-use crate::jwk::{OkpCurve, RSA_MAX_BITS, RSA_MIN_BITS, bit_length};
+use crate::jwk::{RSA_MAX_BITS, RSA_MIN_BITS, bit_length};
+use crate::kty::OkpCurve;
 
 /// Largest public exponent accepted, in bits (FIPS 186-5 §A.1.1: `e < 2^256`).
 pub const RSA_MAX_EXPONENT_BITS: usize = 256;

@@ -43,6 +43,11 @@ pub struct Certificate {
     pub sha1_thumbprint: String,
     /// The complete SubjectPublicKeyInfo DER (RFC 5280 §4.1.2.7).
     pub spki_der: Vec<u8>,
+    /// The public key, read and validated once, at parse (`None` when keyward does not convert
+    /// its algorithm, size or curve: the JWK builder reads the SPKI again to say why).
+    pub(crate) public_key: Option<crate::jwk::PublicKey>,
+    /// SHA-1 of the DER (`x5t`; [`Certificate::sha1_thumbprint`] is its hex).
+    pub(crate) sha1: [u8; 20],
 }
 
 /// Labels accepted as certificates. `X509 CERTIFICATE` is an old alias (RFC 7468 §5.1).
@@ -112,19 +117,24 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>, Error> {
 pub fn parse_der(der: &[u8]) -> Result<Certificate, Error> {
     let cert = parse_x509(der)?;
     let tbs = &cert.tbs_certificate;
-    if let Err(Error::InvalidPublicKey { detail }) =
-        crate::jwk::PublicKey::from_spki_der(tbs.subject_pki.raw)
-    {
-        return Err(invalid(&format!("its public key is not valid: {detail}")));
-    }
+    let public_key = match crate::jwk::PublicKey::from_spki_der(tbs.subject_pki.raw) {
+        Ok(key) => Some(key),
+        Err(Error::InvalidPublicKey { detail }) => {
+            return Err(invalid(&format!("its public key is not valid: {detail}")));
+        }
+        Err(_) => None,
+    };
+    let sha1: [u8; 20] = Sha1::digest(der).into();
     Ok(Certificate {
         der: der.to_vec(),
         subject_dn: dn_string(&tbs.subject),
         issuer_dn: dn_string(&tbs.issuer),
         not_before: tbs.validity.not_before.to_datetime(),
         not_after: tbs.validity.not_after.to_datetime(),
-        sha1_thumbprint: upper_hex(&Sha1::digest(der)),
+        sha1_thumbprint: upper_hex(&sha1),
         spki_der: tbs.subject_pki.raw.to_vec(),
+        public_key,
+        sha1,
     })
 }
 

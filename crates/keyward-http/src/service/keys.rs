@@ -430,9 +430,9 @@ pub fn draft_for_import(current: Option<&CryptoKey>, import: KeyImport<'_>) -> A
 /// Serialises a JOSE JWK into the stored material.
 pub fn material_of(jwk: &keyward_jose::Jwk) -> Result<JwkMaterial, String> {
     Ok(JwkMaterial {
-        kty: jwk.kty.clone(),
+        kty: jwk.kty().jose().to_owned(),
         kid: jwk.kid.clone(),
-        jwk_json: serde_json::to_string(jwk).map_err(|e| e.to_string())?,
+        jwk_json: jwk.to_json(),
     })
 }
 

@@ -515,7 +515,7 @@ pub fn jwk_of_alias(
             if !certs.is_empty()
                 && let Ok(from_chain) =
                     keyward_jose::jwk::jwk_from_certificate_chain(&certs, key_use, alg, kid)
-                && from_chain.thumbprint_sha256().ok() == jwk.thumbprint_sha256().ok()
+                && from_chain.thumbprint_sha256() == jwk.thumbprint_sha256()
             {
                 jwk.x5c = from_chain.x5c;
                 jwk.x5t = from_chain.x5t;
