@@ -41,13 +41,14 @@ const URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 fn encode_public(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let sextet = |v: u32| alphabet[(v & 0x3f) as usize];
+    let full = bytes.len() / 3;
     let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
-    let mut chunks = bytes.chunks_exact(3);
-    for c in &mut chunks {
+    out.resize(full * 4, 0);
+    for (o, c) in out.chunks_exact_mut(4).zip(bytes.chunks_exact(3)) {
         let v = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
-        out.extend_from_slice(&[sextet(v >> 18), sextet(v >> 12), sextet(v >> 6), sextet(v)]);
+        o.copy_from_slice(&[sextet(v >> 18), sextet(v >> 12), sextet(v >> 6), sextet(v)]);
     }
-    match *chunks.remainder() {
+    match *bytes.get(full * 3..).unwrap_or_default() {
         [a] => {
             let v = u32::from(a) << 16;
             out.extend_from_slice(&[sextet(v >> 18), sextet(v >> 12)]);
