@@ -97,6 +97,11 @@ impl PublicKey {
             Ok(_) => return Err(bad_key("unexpected bytes follow the SubjectPublicKeyInfo")),
             Err(_) => return Err(bad_key("the SubjectPublicKeyInfo is not valid DER")),
         };
+        PublicKey::from_spki(&spki)
+    }
+
+    /// [`PublicKey::from_spki_der`] of an already parsed SubjectPublicKeyInfo (a certificate's).
+    pub(crate) fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<Self, Error> {
         if spki.subject_public_key.unused_bits != 0 {
             return Err(bad_key("the public key BIT STRING has unused bits"));
         }

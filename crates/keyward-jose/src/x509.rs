@@ -14,8 +14,6 @@
 //! are present they must be equal. **Signatures are not verified**: the chain is a
 //! presentation order, not a trust decision.
 
-use std::fmt::Write as _;
-
 use sha1::{Digest as _, Sha1};
 use time::OffsetDateTime;
 use x509_parser::asn1_rs::{Any, FromDer, Tag};
@@ -117,7 +115,7 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>, Error> {
 pub fn parse_der(der: &[u8]) -> Result<Certificate, Error> {
     let cert = parse_x509(der)?;
     let tbs = &cert.tbs_certificate;
-    let public_key = match crate::jwk::PublicKey::from_spki_der(tbs.subject_pki.raw) {
+    let public_key = match crate::jwk::PublicKey::from_spki(&tbs.subject_pki) {
         Ok(key) => Some(key),
         Err(Error::InvalidPublicKey { detail }) => {
             return Err(invalid(&format!("its public key is not valid: {detail}")));
@@ -186,9 +184,11 @@ fn invalid(detail: &str) -> Error {
 
 /// Upper-case hex.
 pub(crate) fn upper_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02X}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     s
 }

@@ -757,7 +757,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(public.d.is_none());
+        assert!(!public.params.has_private());
         let full = jwk_of_content(
             "k",
             "PRIVATE_KEY",
@@ -768,7 +768,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(full.d.is_some());
+        assert!(full.params.has_private());
         assert_eq!(
             full.kid, public.kid,
             "the thumbprint covers public members only"

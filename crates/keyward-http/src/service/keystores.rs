@@ -658,7 +658,7 @@ mod tests {
         assert_eq!(back, ex);
         let alg = Algorithm::parse("ES256").unwrap();
         let jwk = jwk_of_alias("ks", &back, "LEAF", KeyUse::Signature, alg, None).unwrap();
-        assert!(jwk.d.is_some());
+        assert!(jwk.params.has_private());
         assert_eq!(jwk.x5c.as_ref().map(Vec::len), Some(3));
         assert!(jwk.x5t.is_some() && jwk.x5t_s256.is_some());
     }
