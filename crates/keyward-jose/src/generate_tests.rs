@@ -86,11 +86,10 @@ fn okp_keys_sign_and_agree() {
     .unwrap();
     validated(&a);
     let secret = |j: &Jwk| {
-        x25519_dalek::StaticSecret::from(<[u8; 32]>::try_from(decoded(&m(&j, "d"))).unwrap())
+        x25519_dalek::StaticSecret::from(<[u8; 32]>::try_from(decoded(&m(j, "d"))).unwrap())
     };
-    let public = |j: &Jwk| {
-        x25519_dalek::PublicKey::from(<[u8; 32]>::try_from(decoded(&m(&j, "x"))).unwrap())
-    };
+    let public =
+        |j: &Jwk| x25519_dalek::PublicKey::from(<[u8; 32]>::try_from(decoded(&m(j, "x"))).unwrap());
     assert_eq!(
         secret(&a).diffie_hellman(&public(&b)).to_bytes(),
         secret(&b).diffie_hellman(&public(&a)).to_bytes()

@@ -1616,7 +1616,7 @@ mod tests {
             }
         }
         // chains
-        for file in ["chain-root-first.pem"] {
+        for file in ["chain-root-first.pem", "chain-shuffled.pem"] {
             let chain = order_leaf_first(parse_certificates(&fixture(file)).unwrap()).unwrap();
             let jwk = jwk_from_certificate_chain(&chain, KeyUse::Signature, Algorithm::RS256, None)
                 .unwrap();

@@ -169,7 +169,7 @@ const SMALL_PRIMES: SmallPrimes = {
         let mut d: u16 = 3;
         let mut prime = true;
         while d * d <= c {
-            if c % d == 0 {
+            if c.is_multiple_of(d) {
                 prime = false;
             }
             d += 2;
