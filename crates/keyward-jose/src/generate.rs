@@ -213,7 +213,6 @@ impl KeyIdType {
 /// for `oct` keys, whose required member is the secret `k` itself**: a SHA-based kid of a
 /// symmetric key is a hash of the secret, published in the kid. smallstep refuses this; we
 /// follow Apinizer and allow it — prefer `TIMESTAMP`, `ISO_DATE` or a given kid for `oct` keys.
-/// `None` is also returned when the JWK lacks a required member.
 pub fn key_id(kind: KeyIdType, jwk: &Jwk, now_unix_seconds: i64) -> Option<String> {
     match kind {
         KeyIdType::Timestamp => Some(now_unix_seconds.to_string()),
