@@ -3,7 +3,7 @@
 //! - `jwk_json`: certificate DER → complete JWK (key material, use, alg, x5c, x5t, x5t#S256,
 //!   RFC 7638 kid) serialised to a JSON string, through the public API exactly as the service
 //!   calls it (`parse_certificates` → `order_leaf_first` → `jwk_from_certificate_chain` →
-//!   `serde_json::to_string`).
+//!   `Jwk::to_json`; before the typed model, `serde_json::to_string`: the same bytes).
 //! - `jwk_json_from_pem`: the same from the PEM text.
 //! - `floor`: bare x509-parser parse + SHA-1 + SHA-256 of the same DER.
 //!
@@ -53,7 +53,7 @@ const KEYS: [Key; 2] = [Key::Rsa2048, Key::P256];
 fn convert(input: &[u8], alg: Algorithm) -> String {
     let chain = order_leaf_first(parse_certificates(input).expect("parse")).expect("chain");
     let jwk = jwk_from_certificate_chain(&chain, KeyUse::Signature, alg, None).expect("jwk");
-    serde_json::to_string(&jwk).expect("json")
+    jwk.to_json()
 }
 
 #[divan::bench(args = KEYS)]

@@ -2,7 +2,7 @@
 //!
 //! - `key_to_jwk`: a private key file (PEM) → complete private JWK (every private member, `use`,
 //!   `alg`, RFC 7638 `kid`) serialised to JSON, through the calls the keys service makes
-//!   (`parse_key` → `jwk_from_key` → `serde_json::to_string`). The encrypted PKCS#8 case
+//!   (`parse_key` → `jwk_from_key` → `Jwk::to_json`). The encrypted PKCS#8 case
 //!   (PBES2, PBKDF2-HMAC-SHA256, 2,048 iterations, AES-256-CBC) shows the KDF's share; the
 //!   public keys of the same pairs (SPKI PEM → public JWK) show what the private key checks
 //!   cost (RSA: the RFC 8017 consistency checks; EC: the public point from `d`).
@@ -70,15 +70,15 @@ fn key_to_jwk(bencher: Bencher, file: KeyFile) {
     bencher.bench_local(|| {
         let key = parse_key(black_box(pem), password).expect("key");
         let jwk = jwk_from_key(&key, KeyUse::Signature, alg, None).expect("jwk");
-        serde_json::to_string(&jwk).expect("json")
+        jwk.to_json()
     });
 }
 
 fn generate_json(spec: &GenerateSpec) -> String {
     let mut rng = UnwrapErr(getrandom::SysRng);
     let mut jwk = generate(spec, &mut rng).expect("generate");
-    jwk.kid = Some(jwk.thumbprint_sha256().expect("kid"));
-    serde_json::to_string(&jwk).expect("json")
+    jwk.kid = Some(jwk.thumbprint_sha256());
+    jwk.to_json()
 }
 
 #[derive(Debug, Clone, Copy)]

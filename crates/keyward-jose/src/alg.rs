@@ -19,7 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::AlgorithmError;
-use crate::jwk::{EcCurve, KeyDescriptor, KeyType, OkpCurve};
+use crate::kty::{EcCurve, KeyDescriptor, KeyType, OkpCurve};
 
 /// `useType` of the API, `use` of the JWK (RFC 7517 §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

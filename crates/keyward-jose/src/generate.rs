@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::b64;
 use crate::error::Error;
-use crate::jwk::{EcCurve, Jwk, KeyType, OkpCurve};
+use crate::jwk::{EcCurve, Jwk, KeyParams, OkpCurve};
 use crate::key;
 
 /// What to generate.
@@ -99,11 +99,7 @@ pub fn generate<R: CryptoRng + ?Sized>(spec: &GenerateSpec, rng: &mut R) -> Resu
             let len = usize::try_from(bits / 8).map_err(|_| generation("the key size"))?;
             let mut k = Zeroizing::new(vec![0u8; len]);
             rng.fill_bytes(&mut k);
-            Ok(Jwk {
-                kty: KeyType::Oct.jose().to_owned(),
-                k: Some(b64::url(&k)),
-                ..Jwk::default()
-            })
+            Ok(Jwk::new(KeyParams::Oct { k: b64::url(&k) }))
         }
     }
 }
@@ -217,7 +213,6 @@ impl KeyIdType {
 /// for `oct` keys, whose required member is the secret `k` itself**: a SHA-based kid of a
 /// symmetric key is a hash of the secret, published in the kid. smallstep refuses this; we
 /// follow Apinizer and allow it — prefer `TIMESTAMP`, `ISO_DATE` or a given kid for `oct` keys.
-/// `None` is also returned when the JWK lacks a required member.
 pub fn key_id(kind: KeyIdType, jwk: &Jwk, now_unix_seconds: i64) -> Option<String> {
     match kind {
         KeyIdType::Timestamp => Some(now_unix_seconds.to_string()),
@@ -229,8 +224,8 @@ pub fn key_id(kind: KeyIdType, jwk: &Jwk, now_unix_seconds: i64) -> Option<Strin
             let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
             at.format(&format).ok()
         }
-        KeyIdType::Sha256 | KeyIdType::Thumbprint => jwk.thumbprint_sha256().ok(),
-        KeyIdType::Sha1 => jwk.thumbprint_sha1().ok(),
+        KeyIdType::Sha256 | KeyIdType::Thumbprint => Some(jwk.thumbprint_sha256()),
+        KeyIdType::Sha1 => Some(jwk.thumbprint_sha1()),
         KeyIdType::None => None,
     }
 }

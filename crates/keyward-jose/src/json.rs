@@ -13,6 +13,50 @@
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+/// Append `s` to `out` as a JSON string literal, escaped exactly as `serde_json` writes it
+/// (RFC 8259 §7: `"`, `\\`, and the control characters; `\b \f \n \r \t` short, the others
+/// `\u00xx` in lower-case hex; nothing else escaped), so text written here and text written by
+/// `serde_json` are the same bytes.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    // Most values (base64, names) need no escape: one branch-free pass says so.
+    let plain = s.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII, so `start..i` and `i + 1..` lie on character boundaries.
+        out.push_str(s.get(start..i).unwrap_or_default());
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push('"');
+}
+
 /// Why a document could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonError {

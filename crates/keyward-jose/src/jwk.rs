@@ -17,8 +17,8 @@
 //! RFC 8410 §3 OKP keys. EC points are checked to be on their curve; compressed points
 //! (SEC 1 §2.3.3) are decompressed with the `p256`/`p384`/`p521`/`k256` arithmetic.
 
-use serde::{Deserialize, Serialize};
-use sha1::Sha1;
+use serde::de::{self, Deserialize, Deserializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use sha2::{Digest, Sha256};
 use x509_parser::asn1_rs::{FromDer, Oid, Tag};
 use x509_parser::public_key::RSAPublicKey;
@@ -27,155 +27,10 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 use crate::alg::{self, Algorithm, KeyUse};
 use crate::b64;
 use crate::error::Error;
-use crate::thumbprint;
+use crate::json;
+pub use crate::kty::{EcCurve, KeyDescriptor, KeyType, OkpCurve};
+use crate::thumbprint::{self, RequiredMembers};
 use crate::x509::Certificate;
-
-/// JWK key type (`kty`, RFC 7518 §6.1, RFC 8037 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyType {
-    /// `RSA`
-    Rsa,
-    /// `EC`
-    Ec,
-    /// `oct` (API: `OCT`)
-    Oct,
-    /// `OKP`
-    Okp,
-}
-
-impl KeyType {
-    /// The JWK `kty` value: `RSA`, `EC`, `oct`, `OKP`.
-    pub fn jose(&self) -> &'static str {
-        match self {
-            KeyType::Rsa => "RSA",
-            KeyType::Ec => "EC",
-            KeyType::Oct => "oct",
-            KeyType::Okp => "OKP",
-        }
-    }
-
-    /// The API spelling (`type` field): `RSA`, `EC`, `OCT`, `OKP`.
-    pub fn api_name(&self) -> &'static str {
-        match self {
-            KeyType::Rsa => "RSA",
-            KeyType::Ec => "EC",
-            KeyType::Oct => "OCT",
-            KeyType::Okp => "OKP",
-        }
-    }
-
-    /// Parse the JWK `kty` value (case-sensitive, RFC 7517 §4.1).
-    pub fn from_jose(s: &str) -> Option<KeyType> {
-        match s {
-            "RSA" => Some(KeyType::Rsa),
-            "EC" => Some(KeyType::Ec),
-            "oct" => Some(KeyType::Oct),
-            "OKP" => Some(KeyType::Okp),
-            _ => None,
-        }
-    }
-}
-
-/// The EC curves of the API (`crv`, RFC 7518 §6.2.1.1, RFC 8812 §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EcCurve {
-    /// `P-256` (secp256r1, prime256v1)
-    P256,
-    /// `P-384` (secp384r1)
-    P384,
-    /// `P-521` (secp521r1)
-    P521,
-    /// `secp256k1` (RFC 8812)
-    Secp256k1,
-}
-
-impl EcCurve {
-    /// The JWK `crv` value.
-    pub fn jose(&self) -> &'static str {
-        match self {
-            EcCurve::P256 => "P-256",
-            EcCurve::P384 => "P-384",
-            EcCurve::P521 => "P-521",
-            EcCurve::Secp256k1 => "secp256k1",
-        }
-    }
-
-    /// Parse the JWK `crv` value.
-    pub fn from_jose(s: &str) -> Option<EcCurve> {
-        match s {
-            "P-256" => Some(EcCurve::P256),
-            "P-384" => Some(EcCurve::P384),
-            "P-521" => Some(EcCurve::P521),
-            "secp256k1" => Some(EcCurve::Secp256k1),
-            _ => None,
-        }
-    }
-
-    /// Octets of one coordinate (RFC 7518 §6.2.1.2): 32, 48, 66, 32.
-    pub fn coordinate_len(&self) -> usize {
-        match self {
-            EcCurve::P256 | EcCurve::Secp256k1 => 32,
-            EcCurve::P384 => 48,
-            EcCurve::P521 => 66,
-        }
-    }
-}
-
-/// The OKP curves (`crv`, RFC 8037 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OkpCurve {
-    /// `Ed25519` (signature)
-    Ed25519,
-    /// `Ed448` (signature)
-    Ed448,
-    /// `X25519` (key agreement)
-    X25519,
-    /// `X448` (key agreement)
-    X448,
-}
-
-impl OkpCurve {
-    /// The JWK `crv` value.
-    pub fn jose(&self) -> &'static str {
-        match self {
-            OkpCurve::Ed25519 => "Ed25519",
-            OkpCurve::Ed448 => "Ed448",
-            OkpCurve::X25519 => "X25519",
-            OkpCurve::X448 => "X448",
-        }
-    }
-
-    /// Parse the JWK `crv` value.
-    pub fn from_jose(s: &str) -> Option<OkpCurve> {
-        match s {
-            "Ed25519" => Some(OkpCurve::Ed25519),
-            "Ed448" => Some(OkpCurve::Ed448),
-            "X25519" => Some(OkpCurve::X25519),
-            "X448" => Some(OkpCurve::X448),
-            _ => None,
-        }
-    }
-
-    /// Octets of the public key: 32, 57, 32, 56.
-    pub fn key_len(&self) -> usize {
-        match self {
-            OkpCurve::Ed25519 | OkpCurve::X25519 => 32,
-            OkpCurve::Ed448 => 57,
-            OkpCurve::X448 => 56,
-        }
-    }
-}
-
-/// What [`crate::alg::check`] needs to know of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeyDescriptor {
-    /// The key type.
-    pub kty: KeyType,
-    /// The curve, for EC keys.
-    pub ec_curve: Option<EcCurve>,
-    /// The curve, for OKP keys.
-    pub okp_curve: Option<OkpCurve>,
-}
 
 /// A public key, with its material already in JWK form (octets, not yet base64url).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +97,11 @@ impl PublicKey {
             Ok(_) => return Err(bad_key("unexpected bytes follow the SubjectPublicKeyInfo")),
             Err(_) => return Err(bad_key("the SubjectPublicKeyInfo is not valid DER")),
         };
+        PublicKey::from_spki(&spki)
+    }
+
+    /// [`PublicKey::from_spki_der`] of an already parsed SubjectPublicKeyInfo (a certificate's).
+    pub(crate) fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<Self, Error> {
         if spki.subject_public_key.unused_bits != 0 {
             return Err(bad_key("the public key BIT STRING has unused bits"));
         }
@@ -430,124 +290,519 @@ fn ec_point(curve: EcCurve, point: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
     }
 }
 
-/// A JSON Web Key (RFC 7517 §4), with every member this service reads or writes.
+/// A JSON Web Key (RFC 7517 §4): the members common to every key type, and the key type's own
+/// members in [`KeyParams`], so that members of two key types cannot be mixed.
 ///
-/// Serialises in RFC 7517 member order — `kty`, `use`, `key_ops`, `alg`, `kid`, the key
-/// material, then `x5c`, `x5t`, `x5t#S256` — and leaves out absent members. Unknown members are
-/// ignored on input.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+/// Serialises ([`Jwk::to_json`], or `Serialize`: the same bytes) in RFC 7517 member order —
+/// `kty`, `use`, `key_ops`, `alg`, `kid`, the key material (`crv`, `n`, `e`, `x`, `y`, `d`, `p`,
+/// `q`, `dp`, `dq`, `qi`, `k`, in this order), then `x5c`, `x5t`, `x5t#S256` — and leaves out
+/// absent members. `Deserialize` reads the members of the JWK's `kty` (a member of another key
+/// type is refused, unknown members are ignored) and checks nothing else: validated input goes
+/// through [`crate::jwk_json::parse_jwk_or_set`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Jwk {
-    /// Key type (RFC 7517 §4.1).
-    pub kty: String,
     /// Public key use, `sig` or `enc` (RFC 7517 §4.2).
-    #[serde(rename = "use", skip_serializing_if = "Option::is_none", default)]
     pub key_use: Option<String>,
     /// Key operations (RFC 7517 §4.3).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_ops: Option<Vec<String>>,
     /// Algorithm (RFC 7517 §4.4).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub alg: Option<String>,
     /// Key ID (RFC 7517 §4.5).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub kid: Option<String>,
-    /// Curve, EC and OKP (RFC 7518 §6.2.1.1, RFC 8037 §2).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub crv: Option<String>,
-    /// RSA modulus (RFC 7518 §6.3.1.1).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub n: Option<String>,
-    /// RSA public exponent (RFC 7518 §6.3.1.2).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub e: Option<String>,
-    /// EC x coordinate / OKP public key (RFC 7518 §6.2.1.2, RFC 8037 §2).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub x: Option<String>,
-    /// EC y coordinate (RFC 7518 §6.2.1.3).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub y: Option<String>,
-    /// Private exponent / EC and OKP private key (RFC 7518 §6.3.2.1, §6.2.2.1, RFC 8037 §2).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub d: Option<String>,
-    /// RSA first prime factor (RFC 7518 §6.3.2.2).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub p: Option<String>,
-    /// RSA second prime factor (RFC 7518 §6.3.2.3).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub q: Option<String>,
-    /// RSA first factor CRT exponent (RFC 7518 §6.3.2.4).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub dp: Option<String>,
-    /// RSA second factor CRT exponent (RFC 7518 §6.3.2.5).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub dq: Option<String>,
-    /// RSA first CRT coefficient (RFC 7518 §6.3.2.6).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub qi: Option<String>,
-    /// Symmetric key value (RFC 7518 §6.4.1).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub k: Option<String>,
+    /// `kty` and the members of that key type.
+    pub params: KeyParams,
     /// X.509 certificate chain: standard padded base64 DER, leaf first (RFC 7517 §4.7).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub x5c: Option<Vec<String>>,
     /// base64url SHA-1 of the leaf DER (RFC 7517 §4.8).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub x5t: Option<String>,
     /// base64url SHA-256 of the leaf DER (RFC 7517 §4.9).
-    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none", default)]
     pub x5t_s256: Option<String>,
 }
 
+/// The key type (`kty`) and its members (RFC 7518 §6, RFC 8037 §2), octet values as base64url
+/// text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyParams {
+    /// `RSA` (RFC 7518 §6.3).
+    Rsa {
+        /// Modulus (§6.3.1.1).
+        n: String,
+        /// Public exponent (§6.3.1.2).
+        e: String,
+        /// The private members, if any (§6.3.2).
+        private: Option<RsaPrivate>,
+    },
+    /// `EC` (RFC 7518 §6.2).
+    Ec {
+        /// Curve (§6.2.1.1).
+        crv: EcCurve,
+        /// x coordinate (§6.2.1.2).
+        x: String,
+        /// y coordinate (§6.2.1.3).
+        y: String,
+        /// ECC private key (§6.2.2.1).
+        d: Option<String>,
+    },
+    /// `OKP` (RFC 8037 §2).
+    Okp {
+        /// Curve.
+        crv: OkpCurve,
+        /// Public key.
+        x: String,
+        /// Private key.
+        d: Option<String>,
+    },
+    /// `oct` (RFC 7518 §6.4).
+    Oct {
+        /// Key value (§6.4.1).
+        k: String,
+    },
+}
+
+/// The private members of an RSA JWK (RFC 7518 §6.3.2): `d`, and the CRT members, which come
+/// all together or not at all (§6.3.2: "if the producer includes any of the other private key
+/// parameters, then all of the others MUST be present"; `oth` is not supported).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RsaPrivate {
+    /// Private exponent (§6.3.2.1).
+    pub d: String,
+    /// `p`, `q`, `dp`, `dq`, `qi` (§6.3.2.2 to §6.3.2.6).
+    pub crt: Option<RsaCrt>,
+}
+
+/// The CRT members of an RSA private key (RFC 7518 §6.3.2.2 to §6.3.2.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RsaCrt {
+    /// First prime factor.
+    pub p: String,
+    /// Second prime factor.
+    pub q: String,
+    /// First factor CRT exponent.
+    pub dp: String,
+    /// Second factor CRT exponent.
+    pub dq: String,
+    /// First CRT coefficient.
+    pub qi: String,
+}
+
+/// Members holding private key material in the asymmetric key types (RFC 7518 §6.2.2.1,
+/// §6.3.2; RFC 8037 §2), `oth` included though keyward refuses it. The one list: the store's
+/// split of a stored JWK into public and sealed parts and [`Jwk::public_only`] follow it.
+pub const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth"];
+
+/// The private members of a JWK of type `kty`, in this order: every member of
+/// [`PRIVATE_MEMBERS`], whatever the key type (a stray one is never published), then `k` of an
+/// `oct` key (RFC 7518 §6.4.1).
+pub fn private_members(kty: &str) -> impl Iterator<Item = &'static str> {
+    PRIVATE_MEMBERS
+        .iter()
+        .copied()
+        .chain((kty == "oct").then_some("k"))
+}
+
+/// Whether member `name` of a JWK of type `kty` is one of its [`private_members`].
+pub fn is_private_member(kty: &str, name: &str) -> bool {
+    private_members(kty).any(|m| m == name)
+}
+
+/// One member value, as [`Jwk::members`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member<'a> {
+    /// A string.
+    Text(&'a str),
+    /// An array of strings (`key_ops`, `x5c`).
+    List(&'a [String]),
+}
+
+impl KeyParams {
+    /// The key type.
+    pub fn kty(&self) -> KeyType {
+        match self {
+            KeyParams::Rsa { .. } => KeyType::Rsa,
+            KeyParams::Ec { .. } => KeyType::Ec,
+            KeyParams::Okp { .. } => KeyType::Okp,
+            KeyParams::Oct { .. } => KeyType::Oct,
+        }
+    }
+
+    /// Key type and curve, for [`crate::alg::check`].
+    pub fn descriptor(&self) -> KeyDescriptor {
+        let (ec_curve, okp_curve) = match self {
+            KeyParams::Ec { crv, .. } => (Some(*crv), None),
+            KeyParams::Okp { crv, .. } => (None, Some(*crv)),
+            KeyParams::Rsa { .. } | KeyParams::Oct { .. } => (None, None),
+        };
+        KeyDescriptor {
+            kty: self.kty(),
+            ec_curve,
+            okp_curve,
+        }
+    }
+
+    /// The members RFC 7638 hashes.
+    pub fn required_members(&self) -> RequiredMembers<'_> {
+        match self {
+            KeyParams::Rsa { n, e, .. } => RequiredMembers::Rsa { e, n },
+            KeyParams::Ec { crv, x, y, .. } => RequiredMembers::Ec {
+                crv: crv.jose(),
+                x,
+                y,
+            },
+            KeyParams::Okp { crv, x, .. } => RequiredMembers::Okp { crv: crv.jose(), x },
+            KeyParams::Oct { k } => RequiredMembers::Oct { k },
+        }
+    }
+
+    /// Whether any private member is present (`k` of an `oct` key is one).
+    pub fn has_private(&self) -> bool {
+        match self {
+            KeyParams::Rsa { private, .. } => private.is_some(),
+            KeyParams::Ec { d, .. } | KeyParams::Okp { d, .. } => d.is_some(),
+            KeyParams::Oct { .. } => true,
+        }
+    }
+
+    /// The key material members in serialisation order: `crv`, `n`, `e`, `x`, `y`, `d`, `p`,
+    /// `q`, `dp`, `dq`, `qi`, `k`.
+    fn members(&self, mut visit: impl FnMut(&'static str, &str)) {
+        match self {
+            KeyParams::Rsa { n, e, private } => {
+                visit("n", n);
+                visit("e", e);
+                if let Some(RsaPrivate { d, crt }) = private {
+                    visit("d", d);
+                    if let Some(RsaCrt { p, q, dp, dq, qi }) = crt {
+                        visit("p", p);
+                        visit("q", q);
+                        visit("dp", dp);
+                        visit("dq", dq);
+                        visit("qi", qi);
+                    }
+                }
+            }
+            KeyParams::Ec { crv, x, y, d } => {
+                visit("crv", crv.jose());
+                visit("x", x);
+                visit("y", y);
+                if let Some(d) = d {
+                    visit("d", d);
+                }
+            }
+            KeyParams::Okp { crv, x, d } => {
+                visit("crv", crv.jose());
+                visit("x", x);
+                if let Some(d) = d {
+                    visit("d", d);
+                }
+            }
+            KeyParams::Oct { k } => visit("k", k),
+        }
+    }
+}
+
 impl Jwk {
+    /// A JWK of `params` with no other member.
+    pub fn new(params: KeyParams) -> Jwk {
+        Jwk {
+            key_use: None,
+            key_ops: None,
+            alg: None,
+            kid: None,
+            params,
+            x5c: None,
+            x5t: None,
+            x5t_s256: None,
+        }
+    }
+
     /// The public JWK of a key: `kty` and its material only.
     pub fn from_public_key(key: &PublicKey) -> Jwk {
-        match key {
-            PublicKey::Rsa { n, e } => Jwk {
-                kty: KeyType::Rsa.jose().to_owned(),
-                n: Some(b64::url(n)),
-                e: Some(b64::url(e)),
-                ..Jwk::default()
+        Jwk::new(match key {
+            PublicKey::Rsa { n, e } => KeyParams::Rsa {
+                n: b64::url_public(n),
+                e: b64::url_public(e),
+                private: None,
             },
-            PublicKey::Ec { curve, x, y } => Jwk {
-                kty: KeyType::Ec.jose().to_owned(),
-                crv: Some(curve.jose().to_owned()),
-                x: Some(b64::url(x)),
-                y: Some(b64::url(y)),
-                ..Jwk::default()
+            PublicKey::Ec { curve, x, y } => KeyParams::Ec {
+                crv: *curve,
+                x: b64::url_public(x),
+                y: b64::url_public(y),
+                d: None,
             },
-            PublicKey::Okp { curve, x } => Jwk {
-                kty: KeyType::Okp.jose().to_owned(),
-                crv: Some(curve.jose().to_owned()),
-                x: Some(b64::url(x)),
-                ..Jwk::default()
+            PublicKey::Okp { curve, x } => KeyParams::Okp {
+                crv: *curve,
+                x: b64::url_public(x),
+                d: None,
             },
-        }
+        })
+    }
+
+    /// The key type.
+    pub fn kty(&self) -> KeyType {
+        self.params.kty()
     }
 
     /// RFC 7638 SHA-256 thumbprint, base64url.
-    pub fn thumbprint_sha256(&self) -> Result<String, Error> {
-        thumbprint::thumbprint_sha256(self)
+    pub fn thumbprint_sha256(&self) -> String {
+        thumbprint::thumbprint_sha256(&self.params.required_members())
     }
 
     /// RFC 7638 SHA-1 thumbprint, base64url.
-    pub fn thumbprint_sha1(&self) -> Result<String, Error> {
-        thumbprint::thumbprint_sha1(self)
+    pub fn thumbprint_sha1(&self) -> String {
+        thumbprint::thumbprint_sha1(&self.params.required_members())
     }
 
-    /// The same JWK without any private or secret member: `d`, `p`, `q`, `dp`, `dq`, `qi` and
-    /// also `k` (so an `oct` JWK comes out with no key value at all; callers that must refuse
-    /// a public-only export of a symmetric key check `kty` first).
-    pub fn public_only(&self) -> Jwk {
-        Jwk {
-            d: None,
-            p: None,
-            q: None,
-            dp: None,
-            dq: None,
-            qi: None,
-            k: None,
+    /// The same JWK without its private members ([`PRIVATE_MEMBERS`]); `None` for an `oct`
+    /// key, whose only material is the secret `k` (callers that must refuse a public-only
+    /// export of a symmetric key say so).
+    pub fn public_only(&self) -> Option<Jwk> {
+        let params = match &self.params {
+            KeyParams::Rsa { n, e, .. } => KeyParams::Rsa {
+                n: n.clone(),
+                e: e.clone(),
+                private: None,
+            },
+            KeyParams::Ec { crv, x, y, .. } => KeyParams::Ec {
+                crv: *crv,
+                x: x.clone(),
+                y: y.clone(),
+                d: None,
+            },
+            KeyParams::Okp { crv, x, .. } => KeyParams::Okp {
+                crv: *crv,
+                x: x.clone(),
+                d: None,
+            },
+            KeyParams::Oct { .. } => return None,
+        };
+        Some(Jwk {
+            params,
             ..self.clone()
+        })
+    }
+
+    /// Every present member, in serialisation order (see [`Jwk`]).
+    pub fn members(&self, mut visit: impl FnMut(&'static str, Member<'_>)) {
+        visit("kty", Member::Text(self.kty().jose()));
+        fn text(v: &Option<String>) -> Option<Member<'_>> {
+            v.as_deref().map(Member::Text)
         }
+        fn list(v: &Option<Vec<String>>) -> Option<Member<'_>> {
+            v.as_deref().map(Member::List)
+        }
+        for (name, value) in [
+            ("use", text(&self.key_use)),
+            ("key_ops", list(&self.key_ops)),
+            ("alg", text(&self.alg)),
+            ("kid", text(&self.kid)),
+        ] {
+            if let Some(value) = value {
+                visit(name, value);
+            }
+        }
+        self.params
+            .members(|name, value| visit(name, Member::Text(value)));
+        for (name, value) in [
+            ("x5c", list(&self.x5c)),
+            ("x5t", text(&self.x5t)),
+            ("x5t#S256", text(&self.x5t_s256)),
+        ] {
+            if let Some(value) = value {
+                visit(name, value);
+            }
+        }
+    }
+
+    /// The JSON text of the JWK, compact, written in one pass into one buffer (the same bytes
+    /// as `serde_json::to_string`).
+    pub fn to_json(&self) -> String {
+        let mut size = 16;
+        self.members(|name, value| {
+            size += name.len()
+                + 6
+                + match value {
+                    Member::Text(s) => s.len(),
+                    Member::List(items) => items.iter().map(|s| s.len() + 3).sum::<usize>() + 2,
+                };
+        });
+        let mut out = String::with_capacity(size);
+        out.push('{');
+        self.members(|name, value| {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+            match value {
+                Member::Text(s) => json::write_string(&mut out, s),
+                Member::List(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        json::write_string(&mut out, item);
+                    }
+                    out.push(']');
+                }
+            }
+        });
+        out.push('}');
+        out
+    }
+}
+
+impl Serialize for Jwk {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let mut result = Ok(());
+        self.members(|name, value| {
+            if result.is_ok() {
+                result = match value {
+                    Member::Text(s) => map.serialize_entry(name, s),
+                    Member::List(items) => map.serialize_entry(name, items),
+                };
+            }
+        });
+        result?;
+        map.end()
+    }
+}
+
+/// Every member `Deserialize` reads, flat, as RFC 7517 names them.
+#[derive(serde::Deserialize)]
+struct FlatJwk {
+    kty: String,
+    #[serde(rename = "use")]
+    key_use: Option<String>,
+    key_ops: Option<Vec<String>>,
+    alg: Option<String>,
+    kid: Option<String>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    d: Option<String>,
+    p: Option<String>,
+    q: Option<String>,
+    dp: Option<String>,
+    dq: Option<String>,
+    qi: Option<String>,
+    k: Option<String>,
+    x5c: Option<Vec<String>>,
+    x5t: Option<String>,
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Jwk {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Jwk, D::Error> {
+        let flat = FlatJwk::deserialize(deserializer)?;
+        let kty = flat.kty.as_str();
+        let foreign = |allowed: &[&str]| -> Result<(), D::Error> {
+            let present = [
+                ("crv", flat.crv.is_some()),
+                ("n", flat.n.is_some()),
+                ("e", flat.e.is_some()),
+                ("x", flat.x.is_some()),
+                ("y", flat.y.is_some()),
+                ("d", flat.d.is_some()),
+                ("p", flat.p.is_some()),
+                ("q", flat.q.is_some()),
+                ("dp", flat.dp.is_some()),
+                ("dq", flat.dq.is_some()),
+                ("qi", flat.qi.is_some()),
+                ("k", flat.k.is_some()),
+            ];
+            match present
+                .iter()
+                .find(|(name, is)| *is && !allowed.contains(name))
+            {
+                Some((name, _)) => Err(de::Error::custom(format!(
+                    "member \"{name}\" is not a member of key type {kty}"
+                ))),
+                None => Ok(()),
+            }
+        };
+        let need = |member: &'static str, v: Option<String>| {
+            v.ok_or_else(|| {
+                de::Error::custom(Error::MissingMember {
+                    kty: kty.to_owned(),
+                    member,
+                })
+            })
+        };
+        let params = match KeyType::from_jose(kty) {
+            Some(KeyType::Rsa) => {
+                foreign(&["n", "e", "d", "p", "q", "dp", "dq", "qi"])?;
+                let crt = match (flat.p, flat.q, flat.dp, flat.dq, flat.qi) {
+                    (None, None, None, None, None) => None,
+                    (p, q, dp, dq, qi) => Some(RsaCrt {
+                        p: need("p", p)?,
+                        q: need("q", q)?,
+                        dp: need("dp", dp)?,
+                        dq: need("dq", dq)?,
+                        qi: need("qi", qi)?,
+                    }),
+                };
+                let private = match (flat.d, crt) {
+                    (None, None) => None,
+                    (d, crt) => Some(RsaPrivate {
+                        d: need("d", d)?,
+                        crt,
+                    }),
+                };
+                KeyParams::Rsa {
+                    n: need("n", flat.n)?,
+                    e: need("e", flat.e)?,
+                    private,
+                }
+            }
+            Some(KeyType::Ec) => {
+                foreign(&["crv", "x", "y", "d"])?;
+                let crv = need("crv", flat.crv)?;
+                KeyParams::Ec {
+                    crv: EcCurve::from_jose(&crv)
+                        .ok_or_else(|| de::Error::custom(Error::UnsupportedCurve { curve: crv }))?,
+                    x: need("x", flat.x)?,
+                    y: need("y", flat.y)?,
+                    d: flat.d,
+                }
+            }
+            Some(KeyType::Okp) => {
+                foreign(&["crv", "x", "d"])?;
+                let crv = need("crv", flat.crv)?;
+                KeyParams::Okp {
+                    crv: OkpCurve::from_jose(&crv)
+                        .ok_or_else(|| de::Error::custom(Error::UnsupportedCurve { curve: crv }))?,
+                    x: need("x", flat.x)?,
+                    d: flat.d,
+                }
+            }
+            Some(KeyType::Oct) => {
+                foreign(&["k"])?;
+                KeyParams::Oct {
+                    k: need("k", flat.k)?,
+                }
+            }
+            None => {
+                return Err(de::Error::custom(Error::UnknownKeyType {
+                    kty: kty.to_owned(),
+                }));
+            }
+        };
+        Ok(Jwk {
+            key_use: flat.key_use,
+            key_ops: flat.key_ops,
+            alg: flat.alg,
+            kid: flat.kid,
+            params,
+            x5c: flat.x5c,
+            x5t: flat.x5t,
+            x5t_s256: flat.x5t_s256,
+        })
     }
 }
 
@@ -562,17 +817,21 @@ pub fn jwk_from_certificate_chain(
     kid: Option<&str>,
 ) -> Result<Jwk, Error> {
     let leaf = chain.first().ok_or(Error::EmptyChain)?;
-    let key = PublicKey::from_spki_der(&leaf.spki_der)?;
+    let key = match &leaf.public_key {
+        Some(key) => key,
+        // The reason it was not read (an unsupported algorithm, size or curve).
+        None => &PublicKey::from_spki_der(&leaf.spki_der)?,
+    };
     alg::check(&key.descriptor(), key_use, alg)?;
-    let mut jwk = Jwk::from_public_key(&key);
+    let mut jwk = Jwk::from_public_key(key);
     jwk.key_use = Some(key_use.jose().to_owned());
     jwk.alg = Some(alg.jose_name().to_owned());
-    jwk.x5c = Some(chain.iter().map(|c| b64::standard(&c.der)).collect());
-    jwk.x5t = Some(b64::url(&Sha1::digest(&leaf.der)));
-    jwk.x5t_s256 = Some(b64::url(&Sha256::digest(&leaf.der)));
+    jwk.x5c = Some(chain.iter().map(|c| b64::standard_public(&c.der)).collect());
+    jwk.x5t = Some(b64::url_public(&leaf.sha1));
+    jwk.x5t_s256 = Some(b64::url_public(&Sha256::digest(&leaf.der)));
     jwk.kid = Some(match kid {
         Some(k) if !k.trim().is_empty() => k.to_owned(),
-        _ => jwk.thumbprint_sha256()?,
+        _ => jwk.thumbprint_sha256(),
     });
     Ok(jwk)
 }
@@ -656,7 +915,7 @@ pub(crate) fn bit_length(minimal: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{KEY_FIXTURES, fixture};
+    use crate::test_support::{KEY_FIXTURES, fixture, m};
     use crate::x509::{order_leaf_first, parse_certificates};
 
     fn leaf(name: &str) -> Certificate {
@@ -679,12 +938,12 @@ mod tests {
         let jwk =
             jwk_from_certificate_chain(&chain, KeyUse::Signature, Algorithm::RS256, Some("1b94c"))
                 .unwrap();
-        assert_eq!(jwk.kty, "RSA");
+        assert_eq!(jwk.kty().jose(), "RSA");
         assert_eq!(jwk.key_use.as_deref(), Some("sig"));
         assert_eq!(jwk.kid.as_deref(), Some("1b94c"));
-        assert_eq!(jwk.n.as_deref(), expected["n"].as_str());
-        assert_eq!(jwk.e.as_deref(), expected["e"].as_str());
-        assert_eq!(jwk.e.as_deref(), Some("AQAB"));
+        assert_eq!(m(&jwk, "n").as_deref(), expected["n"].as_str());
+        assert_eq!(m(&jwk, "e").as_deref(), expected["e"].as_str());
+        assert_eq!(m(&jwk, "e").as_deref(), Some("AQAB"));
         let x5c = jwk.x5c.as_ref().unwrap();
         assert_eq!(x5c.len(), 1);
         assert_eq!(Some(x5c[0].as_str()), expected["x5c"][0].as_str());
@@ -695,28 +954,36 @@ mod tests {
         for (name, kty, crv) in KEY_FIXTURES {
             let key = key_of(&format!("{name}.pem"));
             let jwk = Jwk::from_public_key(&key);
-            assert_eq!(jwk.kty, *kty, "{name}");
-            assert_eq!(jwk.crv.as_deref(), *crv, "{name}");
+            assert_eq!(jwk.kty().jose(), *kty, "{name}");
+            assert_eq!(m(&jwk, "crv").as_deref(), *crv, "{name}");
             match key {
                 PublicKey::Rsa { ref n, ref e } => {
                     assert_ne!(n[0], 0, "{name}: n minimal");
                     assert_ne!(e[0], 0, "{name}: e minimal");
-                    assert_eq!(decoded(&jwk.e), vec![1, 0, 1]);
+                    assert_eq!(decoded(&m(&jwk, "e")), vec![1, 0, 1]);
                     let bits: usize = name
                         .trim_start_matches("rsapss")
                         .trim_start_matches("rsa")
                         .parse()
                         .unwrap();
                     assert_eq!(bit_len(n), bits, "{name}");
-                    assert_eq!(decoded(&jwk.n).len(), bits / 8, "{name}");
+                    assert_eq!(decoded(&m(&jwk, "n")).len(), bits / 8, "{name}");
                 }
                 PublicKey::Ec { curve, .. } => {
-                    assert_eq!(decoded(&jwk.x).len(), curve.coordinate_len(), "{name}");
-                    assert_eq!(decoded(&jwk.y).len(), curve.coordinate_len(), "{name}");
+                    assert_eq!(
+                        decoded(&m(&jwk, "x")).len(),
+                        curve.coordinate_len(),
+                        "{name}"
+                    );
+                    assert_eq!(
+                        decoded(&m(&jwk, "y")).len(),
+                        curve.coordinate_len(),
+                        "{name}"
+                    );
                 }
                 PublicKey::Okp { curve, .. } => {
-                    assert_eq!(decoded(&jwk.x).len(), curve.key_len(), "{name}");
-                    assert!(jwk.y.is_none());
+                    assert_eq!(decoded(&m(&jwk, "x")).len(), curve.key_len(), "{name}");
+                    assert!(m(&jwk, "y").is_none());
                 }
             }
         }
@@ -726,10 +993,10 @@ mod tests {
     fn ec_coordinates_keep_their_leading_zero_octet() {
         for (name, len) in [("p256-lz.pem", 32), ("p521-lz.pem", 66)] {
             let jwk = Jwk::from_public_key(&key_of(name));
-            let x = decoded(&jwk.x);
+            let x = decoded(&m(&jwk, "x"));
             assert_eq!(x.len(), len, "{name}");
             assert_eq!(x[0], 0, "{name}: fixture has x starting with 0x00");
-            assert_eq!(decoded(&jwk.y).len(), len, "{name}");
+            assert_eq!(decoded(&m(&jwk, "y")).len(), len, "{name}");
         }
     }
 
@@ -937,8 +1204,8 @@ mod tests {
         let chain = vec![cert];
         let jwk =
             jwk_from_certificate_chain(&chain, KeyUse::Signature, Algorithm::PS256, None).unwrap();
-        assert_eq!(jwk.kty, "RSA");
-        assert_eq!(decoded(&jwk.n).len(), 256);
+        assert_eq!(jwk.kty().jose(), "RSA");
+        assert_eq!(decoded(&m(&jwk, "n")).len(), 256);
     }
 
     #[test]
@@ -1061,13 +1328,13 @@ mod tests {
         }
         // the key is the leaf's
         let leaf_key = PublicKey::from_spki_der(&chain[0].spki_der).unwrap();
-        assert_eq!(jwk.n, Jwk::from_public_key(&leaf_key).n);
+        assert_eq!(m(&jwk, "n"), m(&Jwk::from_public_key(&leaf_key), "n"));
         // x5t and x5t#S256: base64url of the raw 20 / 32 byte digests of the leaf
         let x5t = decoded(&jwk.x5t);
         let x5t256 = decoded(&jwk.x5t_s256);
         assert_eq!(x5t.len(), 20);
         assert_eq!(x5t256.len(), 32);
-        assert_eq!(x5t, Sha1::digest(&chain[0].der).to_vec());
+        assert_eq!(x5t, sha1::Sha1::digest(&chain[0].der).to_vec());
         assert_eq!(x5t256, Sha256::digest(&chain[0].der).to_vec());
         assert_eq!(crate::x509::upper_hex(&x5t), chain[0].sha1_thumbprint);
         for t in [jwk.x5t.as_ref().unwrap(), jwk.x5t_s256.as_ref().unwrap()] {
@@ -1076,7 +1343,7 @@ mod tests {
         // kid = RFC 7638 thumbprint when not given
         assert_eq!(
             jwk.kid,
-            Some(Jwk::from_public_key(&leaf_key).thumbprint_sha256().unwrap())
+            Some(Jwk::from_public_key(&leaf_key).thumbprint_sha256())
         );
         assert_eq!(jwk.kid.as_ref().unwrap().len(), 43);
     }
@@ -1161,47 +1428,294 @@ mod tests {
         assert_eq!(back, jwk);
         // unknown members are ignored
         let with_extra: Jwk = serde_json::from_str(r#"{"kty":"oct","k":"AA","ext":true}"#).unwrap();
-        assert_eq!(with_extra.k.as_deref(), Some("AA"));
+        assert_eq!(m(&with_extra, "k").as_deref(), Some("AA"));
     }
 
     #[test]
     fn public_only_drops_private_members() {
         let jwk = Jwk {
-            kty: "RSA".into(),
-            n: Some("n".into()),
-            e: Some("e".into()),
-            d: Some("d".into()),
-            p: Some("p".into()),
-            q: Some("q".into()),
-            dp: Some("dp".into()),
-            dq: Some("dq".into()),
-            qi: Some("qi".into()),
             kid: Some("kid".into()),
-            ..Jwk::default()
+            ..Jwk::new(KeyParams::Rsa {
+                n: "n".into(),
+                e: "e".into(),
+                private: Some(RsaPrivate {
+                    d: "d".into(),
+                    crt: Some(RsaCrt {
+                        p: "p".into(),
+                        q: "q".into(),
+                        dp: "dp".into(),
+                        dq: "dq".into(),
+                        qi: "qi".into(),
+                    }),
+                }),
+            })
         };
-        let public = jwk.public_only();
         assert_eq!(
-            public,
-            Jwk {
-                kty: "RSA".into(),
-                n: Some("n".into()),
-                e: Some("e".into()),
-                kid: Some("kid".into()),
-                ..Jwk::default()
-            }
+            jwk.to_json(),
+            r#"{"kty":"RSA","kid":"kid","n":"n","e":"e","d":"d","p":"p","q":"q","dp":"dp","dq":"dq","qi":"qi"}"#
         );
-        let oct = Jwk {
-            kty: "oct".into(),
-            k: Some("secret".into()),
-            ..Jwk::default()
+        let public = jwk.public_only().unwrap();
+        assert_eq!(
+            public.to_json(),
+            r#"{"kty":"RSA","kid":"kid","n":"n","e":"e"}"#
+        );
+        assert!(!public.params.has_private() && jwk.params.has_private());
+        let oct = Jwk::new(KeyParams::Oct { k: "secret".into() });
+        assert_eq!(oct.public_only(), None);
+    }
+
+    /// The one list of private members is what the typed model writes as private: every member
+    /// a private key adds to its public JWK is in it (and `k` of `oct`), and no public member is.
+    #[test]
+    fn private_members_are_the_ones_the_model_writes() {
+        let names = |jwk: &Jwk| {
+            let mut v = Vec::new();
+            jwk.members(|n, _| v.push(n));
+            v
         };
-        assert_eq!(oct.public_only().k, None);
+        for file in ["rsa2048.p8.pem", "p256.p8.pem", "ed25519.p8.pem"] {
+            let crate::KeyMaterial::Private(key) =
+                crate::parse_key(&fixture(&format!("keys/{file}")), None).unwrap()
+            else {
+                panic!("{file}")
+            };
+            let full = key.to_jwk();
+            let kty = full.kty().jose();
+            let public = names(&full.public_only().unwrap());
+            for name in names(&full) {
+                assert_eq!(
+                    is_private_member(kty, name),
+                    !public.contains(&name),
+                    "{file}: {name}"
+                );
+            }
+        }
+        assert!(is_private_member("oct", "k") && !is_private_member("EC", "k"));
+        assert!(is_private_member("EC", "oth") && !is_private_member("RSA", "n"));
+    }
+
+    /// The JWK as the flat, derived model of keyward ≤ 0.x wrote it: the typed model must
+    /// give the same bytes (stored JWKs, thumbprints and API answers depend on them).
+    #[derive(serde::Serialize)]
+    struct LegacyJwk {
+        kty: String,
+        #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
+        key_use: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_ops: Option<Vec<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alg: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kid: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        crv: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        n: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        e: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        x: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        y: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        d: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        p: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        q: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dp: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dq: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        qi: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        k: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        x5c: Option<Vec<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        x5t: Option<String>,
+        #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+        x5t_s256: Option<String>,
+    }
+
+    fn legacy(jwk: &Jwk) -> String {
+        let flat = LegacyJwk {
+            kty: jwk.kty().jose().to_owned(),
+            key_use: jwk.key_use.clone(),
+            key_ops: jwk.key_ops.clone(),
+            alg: jwk.alg.clone(),
+            kid: jwk.kid.clone(),
+            crv: m(jwk, "crv"),
+            n: m(jwk, "n"),
+            e: m(jwk, "e"),
+            x: m(jwk, "x"),
+            y: m(jwk, "y"),
+            d: m(jwk, "d"),
+            p: m(jwk, "p"),
+            q: m(jwk, "q"),
+            dp: m(jwk, "dp"),
+            dq: m(jwk, "dq"),
+            qi: m(jwk, "qi"),
+            k: m(jwk, "k"),
+            x5c: jwk.x5c.clone(),
+            x5t: jwk.x5t.clone(),
+            x5t_s256: jwk.x5t_s256.clone(),
+        };
+        serde_json::to_string(&flat).unwrap()
+    }
+
+    /// The old canonical form (`format!` over the flat members), for RFC 7638.
+    fn legacy_thumbprint(jwk: &Jwk) -> String {
+        let q = |name: &str| serde_json::to_string(&m(jwk, name).unwrap()).unwrap();
+        let canonical = match jwk.kty() {
+            KeyType::Rsa => format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, q("e"), q("n")),
+            KeyType::Ec => format!(
+                r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+                q("crv"),
+                q("x"),
+                q("y")
+            ),
+            KeyType::Okp => format!(r#"{{"crv":{},"kty":"OKP","x":{}}}"#, q("crv"), q("x")),
+            KeyType::Oct => format!(r#"{{"k":{},"kty":"oct"}}"#, q("k")),
+        };
+        b64::url(&Sha256::digest(canonical.as_bytes()))
+    }
+
+    fn same_bytes_as_before(jwk: &Jwk, what: &str) {
+        let old = legacy(jwk);
+        assert_eq!(jwk.to_json(), old, "{what}");
+        assert_eq!(serde_json::to_string(jwk).unwrap(), old, "{what}");
+        assert_eq!(jwk.thumbprint_sha256(), legacy_thumbprint(jwk), "{what}");
+        let back: Jwk = serde_json::from_str(&old).unwrap();
+        assert_eq!(&back, jwk, "{what}");
+    }
+
+    #[test]
+    fn serialisation_is_byte_identical_to_the_flat_model() {
+        // every certificate fixture, with use/alg, a kid that needs escaping, and key_ops
+        let odd_kid = "k\"\\/\u{1}\u{7f}é\t\n";
+        for (name, kty, _) in KEY_FIXTURES {
+            let chain = parse_certificates(&fixture(&format!("{name}.pem"))).unwrap();
+            let key = PublicKey::from_spki_der(&chain[0].spki_der).unwrap();
+            let (key_use, alg) = [KeyUse::Signature, KeyUse::Encryption]
+                .into_iter()
+                .find_map(|u| {
+                    crate::alg::accepted(&key.descriptor(), u)
+                        .first()
+                        .map(|a| (u, *a))
+                })
+                .unwrap();
+            for kid in [None, Some(odd_kid)] {
+                let mut jwk = jwk_from_certificate_chain(&chain, key_use, alg, kid).unwrap();
+                assert_eq!(jwk.kty().jose(), *kty);
+                same_bytes_as_before(&jwk, name);
+                jwk.key_ops = Some(vec!["verify".into(), odd_kid.into()]);
+                same_bytes_as_before(&jwk, name);
+                same_bytes_as_before(&Jwk::from_public_key(&key), name);
+            }
+        }
+        // chains
+        for file in ["chain-root-first.pem", "chain-shuffled.pem"] {
+            let chain = order_leaf_first(parse_certificates(&fixture(file)).unwrap()).unwrap();
+            let jwk = jwk_from_certificate_chain(&chain, KeyUse::Signature, Algorithm::RS256, None)
+                .unwrap();
+            same_bytes_as_before(&jwk, file);
+        }
+        // private keys of every type, the RFC vectors, oct and d-only RSA
+        let keys = std::fs::read_dir(format!(
+            "{}/../../fixtures/keys",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut seen = 0;
+        for entry in keys {
+            let path = entry.unwrap().path();
+            let Ok(crate::KeyMaterial::Private(key)) =
+                crate::parse_key(&std::fs::read(&path).unwrap(), None)
+            else {
+                continue;
+            };
+            let jwk = key.to_jwk();
+            same_bytes_as_before(&jwk, &path.display().to_string());
+            same_bytes_as_before(&jwk.public_only().unwrap(), &path.display().to_string());
+            seen += 1;
+        }
+        assert!(seen >= 10, "{seen} private key fixtures");
+        for file in [
+            "rfc/rfc7638-section-3.1.json",
+            "rfc/rfc8037-appendix-a.json",
+        ] {
+            let jwk: Jwk = serde_json::from_slice(&fixture(file)).unwrap();
+            same_bytes_as_before(&jwk, file);
+        }
+        same_bytes_as_before(&Jwk::new(KeyParams::Oct { k: "AAEC".into() }), "oct");
+        same_bytes_as_before(
+            &Jwk::new(KeyParams::Rsa {
+                n: "bg".into(),
+                e: "AQAB".into(),
+                private: Some(RsaPrivate {
+                    d: "ZA".into(),
+                    crt: None,
+                }),
+            }),
+            "d-only RSA",
+        );
+    }
+
+    #[test]
+    fn members_of_other_key_types_cannot_be_read() {
+        for (json, err) in [
+            (
+                r#"{"kty":"RSA","n":"AQ","e":"AQAB","crv":"P-256"}"#,
+                "member \"crv\" is not a member of key type RSA",
+            ),
+            (
+                r#"{"kty":"oct","k":"AA","d":"AA"}"#,
+                "member \"d\" is not a member of key type oct",
+            ),
+            (
+                r#"{"kty":"EC","crv":"P-256","x":"AA"}"#,
+                "The JWK has no \"y\" member, which is required for key type EC!",
+            ),
+            (
+                r#"{"kty":"RSA","n":"AQ","e":"AQAB","d":"AA","p":"AA"}"#,
+                "The JWK has no \"q\" member, which is required for key type RSA!",
+            ),
+            (r#"{"kty":"DSA"}"#, "DSA"),
+        ] {
+            let got = serde_json::from_str::<Jwk>(json).unwrap_err().to_string();
+            assert!(got.contains(err), "{json}: {got}");
+        }
+    }
+
+    #[test]
+    fn module_dependencies_point_one_way() {
+        // kty ← alg ← jwk → thumbprint: the algorithm table and RFC 7638 know no JWK model,
+        // and the key types know nothing else (issue #12: the alg ↔ jwk ↔ thumbprint cycle).
+        let src = |f: &str| {
+            std::fs::read_to_string(format!("{}/src/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        for (file, forbidden) in [
+            ("alg.rs", &["use crate::jwk", "use crate::thumbprint"][..]),
+            (
+                "thumbprint.rs",
+                &["use crate::jwk", "use crate::alg", "use crate::kty"][..],
+            ),
+            ("kty.rs", &["use crate::"][..]),
+        ] {
+            let text = src(file);
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for f in forbidden {
+                assert!(!code.contains(f), "{file} uses {f}");
+            }
+        }
     }
 
     #[test]
     fn rfc8037_okp_jwk_round_trip() {
         let jwk: Jwk = serde_json::from_slice(&fixture("rfc/rfc8037-appendix-a.json")).unwrap();
-        let x = decoded(&jwk.x);
+        let x = decoded(&m(&jwk, "x"));
         assert_eq!(x.len(), 32);
         let rebuilt = Jwk::from_public_key(&PublicKey::Okp {
             curve: OkpCurve::Ed25519,
@@ -1209,7 +1723,7 @@ mod tests {
         });
         assert_eq!(rebuilt, jwk);
         assert_eq!(
-            rebuilt.thumbprint_sha256().unwrap(),
+            rebuilt.thumbprint_sha256(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
     }

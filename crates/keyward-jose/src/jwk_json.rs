@@ -35,7 +35,9 @@ use crate::alg::{self, Algorithm, KeyUse};
 use crate::b64;
 use crate::error::{AlgorithmError, Error};
 use crate::json::JsonError;
-use crate::jwk::{self, EcCurve, Jwk, KeyDescriptor, KeyType, OkpCurve};
+use crate::jwk::{
+    self, EcCurve, Jwk, KeyDescriptor, KeyParams, KeyType, OkpCurve, RsaCrt, RsaPrivate,
+};
 use crate::key::{self, PrivateKey};
 use crate::validation;
 
@@ -174,18 +176,14 @@ fn required(obj: &Map<String, Value>, kty: KeyType, name: &'static str) -> Resul
 fn validate(obj: &Map<String, Value>) -> Result<Jwk, Error> {
     let kty_text = string(obj, "kty")?.ok_or_else(|| invalid("member \"kty\" is missing"))?;
     let kty = KeyType::from_jose(&kty_text).ok_or(Error::UnknownKeyType { kty: kty_text })?;
-    let mut jwk = Jwk {
-        kty: kty.jose().to_owned(),
-        key_use: string(obj, "use")?,
-        key_ops: strings(obj, "key_ops")?,
-        alg: string(obj, "alg")?,
-        kid: string(obj, "kid")?,
-        x5c: strings(obj, "x5c")?,
-        x5t: string(obj, "x5t")?,
-        x5t_s256: string(obj, "x5t#S256")?,
-        ..Jwk::default()
-    };
-    for (name, value, len) in [("x5t", &jwk.x5t, 20), ("x5t#S256", &jwk.x5t_s256, 32)] {
+    let key_use = string(obj, "use")?;
+    let key_ops = strings(obj, "key_ops")?;
+    let alg = string(obj, "alg")?;
+    let kid = string(obj, "kid")?;
+    let x5c = strings(obj, "x5c")?;
+    let x5t = string(obj, "x5t")?;
+    let x5t_s256 = string(obj, "x5t#S256")?;
+    for (name, value, len) in [("x5t", &x5t, 20), ("x5t#S256", &x5t_s256, 32)] {
         if let Some(v) = value
             && b64::decode_url(v).map(|d| d.len()) != Ok(len)
         {
@@ -194,7 +192,7 @@ fn validate(obj: &Map<String, Value>) -> Result<Jwk, Error> {
             )));
         }
     }
-    if let Some(chain) = &jwk.x5c
+    if let Some(chain) = &x5c
         && chain
             .iter()
             .any(|c| b64::decode_standard_lenient(c).is_err())
@@ -203,29 +201,37 @@ fn validate(obj: &Map<String, Value>) -> Result<Jwk, Error> {
             "member \"x5c\" must hold standard base64 DER certificates",
         ));
     }
-    let descriptor = match kty {
-        KeyType::Rsa => rsa(obj, &mut jwk)?,
-        KeyType::Ec => ec(obj, &mut jwk)?,
-        KeyType::Okp => okp(obj, &mut jwk)?,
+    let params = match kty {
+        KeyType::Rsa => rsa(obj)?,
+        KeyType::Ec => ec(obj)?,
+        KeyType::Okp => okp(obj)?,
         KeyType::Oct => {
             let k = required(obj, kty, "k")?;
             if k.is_empty() {
                 return Err(invalid("member \"k\" must not be empty"));
             }
-            jwk.k = Some(b64::url(&k));
-            KeyDescriptor {
-                kty,
-                ec_curve: None,
-                okp_curve: None,
-            }
+            KeyParams::Oct { k: b64::url(&k) }
         }
     };
-    check_use_and_alg(&jwk, &descriptor)?;
-    Ok(jwk)
+    check_use_and_alg(key_use.as_deref(), alg.as_deref(), &params.descriptor())?;
+    Ok(Jwk {
+        key_use,
+        key_ops,
+        alg,
+        kid,
+        params,
+        x5c,
+        x5t,
+        x5t_s256,
+    })
 }
 
-fn check_use_and_alg(jwk: &Jwk, descriptor: &KeyDescriptor) -> Result<(), Error> {
-    let key_use = match jwk.key_use.as_deref() {
+fn check_use_and_alg(
+    key_use: Option<&str>,
+    alg: Option<&str>,
+    descriptor: &KeyDescriptor,
+) -> Result<(), Error> {
+    let key_use = match key_use {
         None => None,
         Some(u) => Some(KeyUse::from_jose(u).ok_or_else(|| {
             invalid(format!(
@@ -233,7 +239,7 @@ fn check_use_and_alg(jwk: &Jwk, descriptor: &KeyDescriptor) -> Result<(), Error>
             ))
         })?),
     };
-    match jwk.alg.as_deref() {
+    match alg {
         // RFC 9864 fully specified EdDSA algorithms.
         Some(name @ ("Ed25519" | "Ed448")) => {
             let fits = descriptor.okp_curve.map(|c| c.jose()) == Some(name)
@@ -273,7 +279,7 @@ fn check_use_and_alg(jwk: &Jwk, descriptor: &KeyDescriptor) -> Result<(), Error>
     }
 }
 
-fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> {
+fn rsa(obj: &Map<String, Value>) -> Result<KeyParams, Error> {
     let kty = KeyType::Rsa;
     if obj.contains_key("oth") {
         return Err(invalid(
@@ -304,12 +310,10 @@ fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
         }
     }
     validation::rsa_public(&n, &e).map_err(to_jwk)?;
-    jwk.n = Some(b64::url(&n));
-    jwk.e = Some(b64::url(&e));
     let [d, p, q, dp, dq, qi] = [0, 1, 2, 3, 4, 5].map(|i| private.get(i).cloned().flatten());
     let crt_present = [&p, &q, &dp, &dq, &qi].iter().any(|v| v.is_some());
-    match (d, crt_present) {
-        (None, false) => {}
+    let private = match (d, crt_present) {
+        (None, false) => None,
         (None, true) => {
             return Err(Error::MissingMember {
                 kty: kty.jose().to_owned(),
@@ -322,7 +326,10 @@ fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
             }
             // RFC 7518 §6.3.2.1: d alone is a complete private key; it must invert e.
             key::check_rsa_exponent(&n, &e, &d).map_err(to_jwk)?;
-            jwk.d = Some(b64::url(&d));
+            Some(RsaPrivate {
+                d: b64::url(&d),
+                crt: None,
+            })
         }
         (Some(d), true) => {
             let mut all = Vec::with_capacity(5);
@@ -335,18 +342,22 @@ fn rsa(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
             let [p, q, dp, dq, qi] =
                 [0, 1, 2, 3, 4].map(|i| all.get(i).cloned().unwrap_or_default());
             key::check_rsa(&n, &e, &d, &p, &q, &dp, &dq, &qi).map_err(to_jwk)?;
-            jwk.d = Some(b64::url(&d));
-            jwk.p = Some(b64::url(&p));
-            jwk.q = Some(b64::url(&q));
-            jwk.dp = Some(b64::url(&dp));
-            jwk.dq = Some(b64::url(&dq));
-            jwk.qi = Some(b64::url(&qi));
+            Some(RsaPrivate {
+                d: b64::url(&d),
+                crt: Some(RsaCrt {
+                    p: b64::url(&p),
+                    q: b64::url(&q),
+                    dp: b64::url(&dp),
+                    dq: b64::url(&dq),
+                    qi: b64::url(&qi),
+                }),
+            })
         }
-    }
-    Ok(KeyDescriptor {
-        kty,
-        ec_curve: None,
-        okp_curve: None,
+    };
+    Ok(KeyParams::Rsa {
+        n: b64::url_public(&n),
+        e: b64::url_public(&e),
+        private,
     })
 }
 
@@ -360,7 +371,7 @@ fn to_jwk(e: Error) -> Error {
     }
 }
 
-fn ec(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> {
+fn ec(obj: &Map<String, Value>) -> Result<KeyParams, Error> {
     let kty = KeyType::Ec;
     let crv = string(obj, "crv")?.ok_or(Error::MissingMember {
         kty: kty.jose().to_owned(),
@@ -407,19 +418,16 @@ fn ec(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> {
                 "member \"d\" does not belong to the public key (x, y)",
             ));
         }
-        jwk.d = Some(b64::url(d));
     }
-    jwk.crv = Some(curve.jose().to_owned());
-    jwk.x = Some(b64::url(&x));
-    jwk.y = Some(b64::url(&y));
-    Ok(KeyDescriptor {
-        kty,
-        ec_curve: Some(curve),
-        okp_curve: None,
+    Ok(KeyParams::Ec {
+        crv: curve,
+        x: b64::url_public(&x),
+        y: b64::url_public(&y),
+        d: d.map(|d| b64::url(&d)),
     })
 }
 
-fn okp(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> {
+fn okp(obj: &Map<String, Value>) -> Result<KeyParams, Error> {
     let kty = KeyType::Okp;
     let crv = string(obj, "crv")?.ok_or(Error::MissingMember {
         kty: kty.jose().to_owned(),
@@ -451,14 +459,11 @@ fn okp(obj: &Map<String, Value>, jwk: &mut Jwk) -> Result<KeyDescriptor, Error> 
         if key::okp_public_of(curve, d).as_ref() != Some(&x) {
             return Err(invalid("member \"d\" does not belong to the public key x"));
         }
-        jwk.d = Some(b64::url(d));
     }
-    jwk.crv = Some(curve.jose().to_owned());
-    jwk.x = Some(b64::url(&x));
-    Ok(KeyDescriptor {
-        kty,
-        ec_curve: None,
-        okp_curve: Some(curve),
+    Ok(KeyParams::Okp {
+        crv: curve,
+        x: b64::url_public(&x),
+        d: d.map(|d| b64::url(&d)),
     })
 }
 

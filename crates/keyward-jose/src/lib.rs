@@ -21,8 +21,9 @@
 //!   base64 for `x5c`, EC coordinates left-padded to the field size, RSA integers minimal.
 //!
 //! Module map: [`b64`] (base64 alphabets), [`pem`] (PEM scanner), [`x509`] (certificates and
-//! chains), [`alg`] (algorithm table), [`jwk`] (JWK model and conversions), [`thumbprint`]
-//! (RFC 7638), [`validation`] (public-key validation: RSA, small-order OKP points), [`key`] (private/public key files in every format, encrypted ones included, and
+//! chains), [`kty`] (key types and curves), [`alg`] (algorithm table), [`jwk`] (the typed JWK model,
+//! its serialisation and the conversions into it), [`thumbprint`] (RFC 7638, over the required
+//! members only), [`validation`] (public-key validation: RSA, small-order OKP points), [`key`] (private/public key files in every format, encrypted ones included, and
 //! their JWKs), [`json`] (JSON with unique member names), [`jwk_json`] (JWK / JWK Set JSON in, validated), [`generate`](mod@generate) (key generation and
 //! `keyIdType` kids), [`error`].
 
@@ -46,6 +47,7 @@ pub mod json;
 pub mod jwk;
 pub mod jwk_json;
 pub mod key;
+pub mod kty;
 pub mod pem;
 pub mod thumbprint;
 pub mod validation;
@@ -55,7 +57,8 @@ pub use alg::{Algorithm, KeyUse, accepted, check};
 pub use error::{AlgorithmError, Error, MAX_CERTIFICATES};
 pub use generate::{GenerateSpec, KeyIdType, generate, key_id};
 pub use jwk::{
-    EcCurve, Jwk, KeyDescriptor, KeyType, OkpCurve, PublicKey, jwk_from_certificate_chain,
+    EcCurve, Jwk, KeyDescriptor, KeyParams, KeyType, OkpCurve, PublicKey, RsaCrt, RsaPrivate,
+    jwk_from_certificate_chain,
 };
 pub use jwk_json::parse_jwk_or_set;
 pub use key::{KeyMaterial, PrivateKey, jwk_from_key, parse_key, private_key_from_pkcs8_der};
@@ -73,6 +76,17 @@ pub(crate) mod test_support {
     pub fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    }
+
+    /// The value of member `name` of `jwk` (a string member), as the JSON has it.
+    pub fn m(jwk: &crate::Jwk, name: &str) -> Option<String> {
+        let mut found = None;
+        jwk.members(|n, v| {
+            if let (true, crate::jwk::Member::Text(s)) = (n == name, v) {
+                found = Some(s.to_owned());
+            }
+        });
+        found
     }
 
     /// Every single-key fixture: (name, kty, crv).

@@ -18,78 +18,92 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::b64;
-use crate::error::Error;
-use crate::jwk::Jwk;
+use crate::json::write_string;
 
-/// The RFC 7638 §3.2 hash input of `jwk`.
-pub fn canonical_json(jwk: &Jwk) -> Result<String, Error> {
-    let need = |member: &'static str, v: &Option<String>| -> Result<String, Error> {
-        match v {
-            Some(s) => Ok(json_string(s)),
-            None => Err(Error::MissingMember {
-                kty: jwk.kty.clone(),
-                member,
-            }),
-        }
+/// The members RFC 7638 §3.2 hashes, for each key type (values as they appear in the JWK: the
+/// base64url text, the `crv` name). The caller (the JWK model) says which members; this module
+/// needs no JWK type, so it depends on nothing but JSON and base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequiredMembers<'a> {
+    /// RSA: `e`, `n` (RFC 7638 §3.2).
+    Rsa {
+        /// `e`
+        e: &'a str,
+        /// `n`
+        n: &'a str,
+    },
+    /// EC: `crv`, `x`, `y` (RFC 7638 §3.2).
+    Ec {
+        /// `crv`
+        crv: &'a str,
+        /// `x`
+        x: &'a str,
+        /// `y`
+        y: &'a str,
+    },
+    /// OKP: `crv`, `x` (RFC 8037 §2).
+    Okp {
+        /// `crv`
+        crv: &'a str,
+        /// `x`
+        x: &'a str,
+    },
+    /// oct: `k` (RFC 7638 §3.2).
+    Oct {
+        /// `k`
+        k: &'a str,
+    },
+}
+
+/// The RFC 7638 §3.2 hash input: the required members in lexicographic order, no whitespace.
+pub fn canonical_json(members: &RequiredMembers<'_>) -> String {
+    let mut out = String::with_capacity(match members {
+        RequiredMembers::Rsa { e, n } => 32 + e.len() + n.len(),
+        RequiredMembers::Ec { crv, x, y } => 40 + crv.len() + x.len() + y.len(),
+        RequiredMembers::Okp { crv, x } => 32 + crv.len() + x.len(),
+        RequiredMembers::Oct { k } => 24 + k.len(),
+    });
+    let member = |out: &mut String, name: &str, value: &str| {
+        out.push_str(name);
+        write_string(out, value);
     };
-    match jwk.kty.as_str() {
-        "RSA" => Ok(format!(
-            r#"{{"e":{},"kty":"RSA","n":{}}}"#,
-            need("e", &jwk.e)?,
-            need("n", &jwk.n)?
-        )),
-        "EC" => Ok(format!(
-            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
-            need("crv", &jwk.crv)?,
-            need("x", &jwk.x)?,
-            need("y", &jwk.y)?
-        )),
-        "OKP" => Ok(format!(
-            r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
-            need("crv", &jwk.crv)?,
-            need("x", &jwk.x)?
-        )),
-        "oct" => Ok(format!(r#"{{"k":{},"kty":"oct"}}"#, need("k", &jwk.k)?)),
-        other => Err(Error::UnknownKeyType {
-            kty: other.to_owned(),
-        }),
+    match members {
+        RequiredMembers::Rsa { e, n } => {
+            member(&mut out, "{\"e\":", e);
+            member(&mut out, ",\"kty\":\"RSA\",\"n\":", n);
+        }
+        RequiredMembers::Ec { crv, x, y } => {
+            member(&mut out, "{\"crv\":", crv);
+            member(&mut out, ",\"kty\":\"EC\",\"x\":", x);
+            member(&mut out, ",\"y\":", y);
+        }
+        RequiredMembers::Okp { crv, x } => {
+            member(&mut out, "{\"crv\":", crv);
+            member(&mut out, ",\"kty\":\"OKP\",\"x\":", x);
+        }
+        RequiredMembers::Oct { k } => {
+            member(&mut out, "{\"k\":", k);
+            out.push_str(",\"kty\":\"oct\"");
+        }
     }
+    out.push('}');
+    out
 }
 
 /// RFC 7638 thumbprint with SHA-256, base64url.
-pub fn thumbprint_sha256(jwk: &Jwk) -> Result<String, Error> {
-    Ok(b64::url(&Sha256::digest(canonical_json(jwk)?.as_bytes())))
+pub fn thumbprint_sha256(members: &RequiredMembers<'_>) -> String {
+    b64::url_public(&Sha256::digest(canonical_json(members).as_bytes()))
 }
 
 /// RFC 7638 thumbprint with SHA-1, base64url (for the API's `keyIdType=SHA1`).
-pub fn thumbprint_sha1(jwk: &Jwk) -> Result<String, Error> {
-    Ok(b64::url(&Sha1::digest(canonical_json(jwk)?.as_bytes())))
-}
-
-/// A JSON string literal (RFC 8259 §7 escaping, as serde_json writes it).
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+pub fn thumbprint_sha1(members: &RequiredMembers<'_>) -> String {
+    b64::url_public(&Sha1::digest(canonical_json(members).as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwk::Jwk;
     use crate::test_support::fixture;
 
     fn rfc_jwk(name: &str) -> Jwk {
@@ -99,94 +113,66 @@ mod tests {
     #[test]
     fn rfc7638_section_3_1() {
         let jwk = rfc_jwk("rfc/rfc7638-section-3.1.json");
+        let members = jwk.params.required_members();
         assert_eq!(
-            thumbprint_sha256(&jwk).unwrap(),
+            thumbprint_sha256(&members),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
         // optional members (alg, kid) do not enter the hash input
-        let canonical = canonical_json(&jwk).unwrap();
+        let canonical = canonical_json(&members);
         assert!(canonical.starts_with(
             r#"{"e":"AQAB","kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4"#
         ));
         assert!(!canonical.contains("kid") && !canonical.contains(' '));
-        assert_eq!(
-            jwk.thumbprint_sha256().unwrap(),
-            thumbprint_sha256(&jwk).unwrap()
-        );
+        assert_eq!(jwk.thumbprint_sha256(), thumbprint_sha256(&members));
     }
 
     #[test]
     fn rfc8037_appendix_a_3() {
         let jwk = rfc_jwk("rfc/rfc8037-appendix-a.json");
+        let members = jwk.params.required_members();
         assert_eq!(
-            canonical_json(&jwk).unwrap(),
+            canonical_json(&members),
             r#"{"crv":"Ed25519","kty":"OKP","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#
         );
         assert_eq!(
-            thumbprint_sha256(&jwk).unwrap(),
+            thumbprint_sha256(&members),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
     }
 
     #[test]
     fn member_order_for_every_key_type() {
-        let ec = Jwk {
-            kty: "EC".into(),
-            crv: Some("P-256".into()),
-            x: Some("X".into()),
-            y: Some("Y".into()),
-            kid: Some("ignored".into()),
-            d: Some("ignored".into()),
-            ..Jwk::default()
+        let ec = RequiredMembers::Ec {
+            crv: "P-256",
+            x: "X",
+            y: "Y",
         };
         assert_eq!(
-            canonical_json(&ec).unwrap(),
+            canonical_json(&ec),
             r#"{"crv":"P-256","kty":"EC","x":"X","y":"Y"}"#
         );
-        let oct = Jwk {
-            kty: "oct".into(),
-            k: Some("K".into()),
-            ..Jwk::default()
-        };
-        assert_eq!(canonical_json(&oct).unwrap(), r#"{"k":"K","kty":"oct"}"#);
+        let oct = RequiredMembers::Oct { k: "K" };
+        assert_eq!(canonical_json(&oct), r#"{"k":"K","kty":"oct"}"#);
         assert_eq!(
-            thumbprint_sha1(&oct).unwrap().len(),
-            27,
-            "20 bytes base64url"
+            canonical_json(&RequiredMembers::Rsa { e: "E", n: "N" }),
+            r#"{"e":"E","kty":"RSA","n":"N"}"#
         );
-        assert_eq!(
-            thumbprint_sha256(&oct).unwrap().len(),
-            43,
-            "32 bytes base64url"
-        );
-    }
-
-    #[test]
-    fn missing_members_and_unknown_kty() {
-        let ec = Jwk {
-            kty: "EC".into(),
-            crv: Some("P-256".into()),
-            x: Some("X".into()),
-            ..Jwk::default()
-        };
-        let err = canonical_json(&ec).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "The JWK has no \"y\" member, which is required for key type EC!"
-        );
-        let odd = Jwk {
-            kty: "DSA".into(),
-            ..Jwk::default()
-        };
-        assert!(matches!(
-            canonical_json(&odd),
-            Err(Error::UnknownKeyType { .. })
-        ));
+        assert_eq!(thumbprint_sha1(&oct).len(), 27, "20 bytes base64url");
+        assert_eq!(thumbprint_sha256(&oct).len(), 43, "32 bytes base64url");
     }
 
     #[test]
     fn values_are_json_escaped() {
-        assert_eq!(json_string("a\"b\\c\u{1}"), r#""a\"b\\c\u0001""#);
-        assert_eq!(json_string("é\n"), serde_json::to_string("é\n").unwrap());
+        // Values the model did not produce itself (a deserialised JWK) are escaped as
+        // serde_json escapes them (RFC 7638 §3.3).
+        let odd = "a\"b\\c\u{1}é\n";
+        assert_eq!(
+            canonical_json(&RequiredMembers::Oct { k: odd }),
+            format!(
+                r#"{{"k":{},"kty":"oct"}}"#,
+                serde_json::to_string(odd).unwrap()
+            )
+        );
     }
 }

@@ -28,7 +28,8 @@
 //!   private key is 32 / 56 *random* bytes; all-zero is the sign of a placeholder).
 
 use crate::error::Error;
-use crate::jwk::{OkpCurve, RSA_MAX_BITS, RSA_MIN_BITS, bit_length};
+use crate::jwk::{RSA_MAX_BITS, RSA_MIN_BITS, bit_length};
+use crate::kty::OkpCurve;
 
 /// Largest public exponent accepted, in bits (FIPS 186-5 §A.1.1: `e < 2^256`).
 pub const RSA_MAX_EXPONENT_BITS: usize = 256;
@@ -83,26 +84,139 @@ pub fn rsa_public(n: &[u8], e: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The smallest odd prime below [`SMALL_FACTOR_BOUND`] dividing `n`, if any.
+/// The smallest odd prime below [`SMALL_FACTOR_BOUND`] dividing `n` (big-endian), if any.
+///
+/// One pass over `n` in 64-bit words for [`SMALL_PRIMES`] together: the primes are grouped into
+/// products `Q < 2^62`, and for each `Q` a word-by-word Montgomery reduction gives
+/// `r ≡ n · 2^(-64·words) (mod Q)`. Since 2 is invertible modulo an odd prime, `p | n` exactly
+/// when `p | r`, which a multiplication by the inverse of `p` tells (Granlund and Montgomery,
+/// "Division by invariant integers using multiplication", 1994, §9). No division at run time:
+/// about 20 · 2 multiplications per word instead of 132 divisions per octet.
 fn small_factor(n: &[u8]) -> Option<u16> {
-    (3..SMALL_FACTOR_BOUND)
-        .step_by(2)
-        .filter(|c| is_small_prime(*c))
-        .find(|p| remainder(n, u32::from(*p)) == 0)
+    let groups = GROUPS.groups.get(..GROUPS.len).unwrap_or_default();
+    let mut residues = [0u64; GROUPS.len];
+    for chunk in n.rchunks(8) {
+        let word = chunk.iter().fold(0u64, |w, b| w << 8 | u64::from(*b));
+        for (r, g) in residues.iter_mut().zip(groups) {
+            // r < 2^62 + 2, so t < 2^65 and t + m·q < 2^127; the sum is divisible by 2^64.
+            let t = u128::from(*r) + u128::from(word);
+            let m = (t as u64).wrapping_mul(g.neg_inverse);
+            *r = ((t + u128::from(m) * u128::from(g.product)) >> 64) as u64;
+        }
+    }
+    residues
+        .iter()
+        .zip(groups)
+        .flat_map(|(r, g)| {
+            let primes = SMALL_PRIMES.primes.get(g.first..g.end).unwrap_or_default();
+            primes.iter().map(move |p| (*r, p))
+        })
+        .find(|(r, p)| r.wrapping_mul(p.inverse) <= p.max_quotient)
+        .map(|(_, p)| p.value)
 }
 
-fn is_small_prime(c: u16) -> bool {
-    c >= 2
-        && (2..c)
-            .take_while(|d| d * d <= c)
-            .all(|d| !c.is_multiple_of(d))
+/// An odd prime below [`SMALL_FACTOR_BOUND`] with its constants for a divisibility test.
+#[derive(Clone, Copy)]
+struct SmallPrime {
+    value: u16,
+    /// `value⁻¹ mod 2^64`.
+    inverse: u64,
+    /// `(2^64 − 1) / value`: `x` is a multiple of `value` iff `x · inverse mod 2^64` is at most this.
+    max_quotient: u64,
 }
 
-/// `n mod m` for a big-endian `n` and a small `m`.
-fn remainder(n: &[u8], m: u32) -> u32 {
-    n.iter()
-        .fold(0u32, |r, b| (r * 256 + u32::from(*b)) % m.max(1))
+/// Consecutive [`SMALL_PRIMES`] `first..end` and their product, `< 2^62`.
+#[derive(Clone, Copy)]
+struct PrimeGroup {
+    product: u64,
+    /// `−product⁻¹ mod 2^64` (Montgomery reduction).
+    neg_inverse: u64,
+    first: usize,
+    end: usize,
 }
+
+/// The odd primes below [`SMALL_FACTOR_BOUND`], ascending (132 of them).
+struct SmallPrimes {
+    primes: [SmallPrime; 132],
+}
+
+struct PrimeGroups {
+    groups: [PrimeGroup; 32],
+    len: usize,
+}
+
+/// `x⁻¹ mod 2^64` for odd `x` (Newton's iteration doubles the correct low bits each step).
+const fn inverse_mod_2_64(x: u64) -> u64 {
+    let mut inv = x; // correct to 3 bits for odd x
+    let mut i = 0;
+    while i < 5 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(x.wrapping_mul(inv)));
+        i += 1;
+    }
+    inv
+}
+
+const SMALL_PRIMES: SmallPrimes = {
+    let zero = SmallPrime {
+        value: 0,
+        inverse: 0,
+        max_quotient: 0,
+    };
+    let mut primes = [zero; 132];
+    let mut count = 0;
+    let mut c: u16 = 3;
+    while c < SMALL_FACTOR_BOUND {
+        let mut d: u16 = 3;
+        let mut prime = true;
+        while d * d <= c {
+            if c.is_multiple_of(d) {
+                prime = false;
+            }
+            d += 2;
+        }
+        if prime {
+            primes[count] = SmallPrime {
+                value: c,
+                inverse: inverse_mod_2_64(c as u64),
+                max_quotient: u64::MAX / c as u64,
+            };
+            count += 1;
+        }
+        c += 2;
+    }
+    assert!(count == 132);
+    SmallPrimes { primes }
+};
+
+const GROUPS: PrimeGroups = {
+    let empty = PrimeGroup {
+        product: 1,
+        neg_inverse: 0,
+        first: 0,
+        end: 0,
+    };
+    let mut groups = [empty; 32];
+    let mut len = 0;
+    let mut i = 0;
+    while i < SMALL_PRIMES.primes.len() {
+        let first = i;
+        let mut product: u64 = 1;
+        while i < SMALL_PRIMES.primes.len()
+            && product < (1u64 << 62) / SMALL_PRIMES.primes[i].value as u64
+        {
+            product *= SMALL_PRIMES.primes[i].value as u64;
+            i += 1;
+        }
+        groups[len] = PrimeGroup {
+            product,
+            neg_inverse: inverse_mod_2_64(product).wrapping_neg(),
+            first,
+            end: i,
+        };
+        len += 1;
+    }
+    PrimeGroups { groups, len }
+};
 
 /// Check an OKP public key (`x`, already of the curve's length); see the module documentation.
 pub fn okp_public(curve: OkpCurve, x: &[u8]) -> Result<(), Error> {
@@ -223,6 +337,99 @@ mod tests {
 
     fn message(r: Result<(), Error>) -> String {
         r.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    fn is_small_prime(c: u16) -> bool {
+        c >= 2
+            && (2..c)
+                .take_while(|d| d * d <= c)
+                .all(|d| !c.is_multiple_of(d))
+    }
+
+    /// `n mod m` for a big-endian `n` and a small `m`.
+    fn remainder(n: &[u8], m: u32) -> u32 {
+        n.iter()
+            .fold(0u32, |r, b| (r * 256 + u32::from(*b)) % m.max(1))
+    }
+
+    /// The plain definition: the smallest odd prime below the bound dividing `n`.
+    fn small_factor_by_division(n: &[u8]) -> Option<u16> {
+        (3..SMALL_FACTOR_BOUND)
+            .step_by(2)
+            .filter(|c| is_small_prime(*c))
+            .find(|p| remainder(n, u32::from(*p)) == 0)
+    }
+
+    /// `n · k` for a big-endian `n` and a small `k`.
+    fn times(n: &[u8], k: u32) -> Vec<u8> {
+        let mut carry = 0u32;
+        let mut out: Vec<u8> = n
+            .iter()
+            .rev()
+            .map(|b| {
+                let v = u32::from(*b) * k + carry;
+                carry = v >> 8;
+                v as u8
+            })
+            .collect();
+        while carry > 0 {
+            out.push(carry as u8);
+            carry >>= 8;
+        }
+        out.reverse();
+        out
+    }
+
+    #[test]
+    fn small_factor_agrees_with_division() {
+        let primes: Vec<u16> = (3..SMALL_FACTOR_BOUND)
+            .filter(|c| is_small_prime(*c))
+            .collect();
+        assert_eq!(
+            SMALL_PRIMES.primes.map(|p| p.value).to_vec(),
+            primes,
+            "the table"
+        );
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in [0usize, 1, 7, 8, 9, 63, 128, 129, 256, 512, 2048] {
+            for _ in 0..20 {
+                let n: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                assert_eq!(small_factor(&n), small_factor_by_division(&n), "{n:02x?}");
+                // a multiple of each prime (and of two, the smaller is named)
+                let p = primes[next() as usize % primes.len()];
+                let q = primes[next() as usize % primes.len()];
+                let multiple = times(&times(&n, u32::from(p)), u32::from(q));
+                let want = small_factor_by_division(&multiple);
+                assert_eq!(small_factor(&multiple), want);
+                if n.iter().any(|b| *b != 0) {
+                    assert!(want.is_some_and(|f| f <= p.min(q)));
+                }
+            }
+        }
+        for p in &primes {
+            assert_eq!(small_factor(&times(&[1], u32::from(*p))), Some(*p));
+            assert_eq!(
+                small_factor(&times(&[0xff; 300], u32::from(*p))),
+                small_factor_by_division(&times(&[0xff; 300], u32::from(*p)))
+            );
+        }
+        assert_eq!(
+            small_factor(&[0xff; 256]),
+            small_factor_by_division(&[0xff; 256])
+        );
+        assert_eq!(small_factor(&[1]), None);
+        assert_eq!(small_factor(&[0x02, 0xef]), Some(751), "751 itself");
+        assert_eq!(
+            small_factor(&[0x02, 0xf5]),
+            None,
+            "757, a prime above the bound"
+        );
     }
 
     #[test]

@@ -14,8 +14,6 @@
 //! are present they must be equal. **Signatures are not verified**: the chain is a
 //! presentation order, not a trust decision.
 
-use std::fmt::Write as _;
-
 use sha1::{Digest as _, Sha1};
 use time::OffsetDateTime;
 use x509_parser::asn1_rs::{Any, FromDer, Tag};
@@ -43,6 +41,11 @@ pub struct Certificate {
     pub sha1_thumbprint: String,
     /// The complete SubjectPublicKeyInfo DER (RFC 5280 §4.1.2.7).
     pub spki_der: Vec<u8>,
+    /// The public key, read and validated once, at parse (`None` when keyward does not convert
+    /// its algorithm, size or curve: the JWK builder reads the SPKI again to say why).
+    pub(crate) public_key: Option<crate::jwk::PublicKey>,
+    /// SHA-1 of the DER (`x5t`; [`Certificate::sha1_thumbprint`] is its hex).
+    pub(crate) sha1: [u8; 20],
 }
 
 /// Labels accepted as certificates. `X509 CERTIFICATE` is an old alias (RFC 7468 §5.1).
@@ -112,19 +115,24 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>, Error> {
 pub fn parse_der(der: &[u8]) -> Result<Certificate, Error> {
     let cert = parse_x509(der)?;
     let tbs = &cert.tbs_certificate;
-    if let Err(Error::InvalidPublicKey { detail }) =
-        crate::jwk::PublicKey::from_spki_der(tbs.subject_pki.raw)
-    {
-        return Err(invalid(&format!("its public key is not valid: {detail}")));
-    }
+    let public_key = match crate::jwk::PublicKey::from_spki(&tbs.subject_pki) {
+        Ok(key) => Some(key),
+        Err(Error::InvalidPublicKey { detail }) => {
+            return Err(invalid(&format!("its public key is not valid: {detail}")));
+        }
+        Err(_) => None,
+    };
+    let sha1: [u8; 20] = Sha1::digest(der).into();
     Ok(Certificate {
         der: der.to_vec(),
         subject_dn: dn_string(&tbs.subject),
         issuer_dn: dn_string(&tbs.issuer),
         not_before: tbs.validity.not_before.to_datetime(),
         not_after: tbs.validity.not_after.to_datetime(),
-        sha1_thumbprint: upper_hex(&Sha1::digest(der)),
+        sha1_thumbprint: upper_hex(&sha1),
         spki_der: tbs.subject_pki.raw.to_vec(),
+        public_key,
+        sha1,
     })
 }
 
@@ -176,9 +184,11 @@ fn invalid(detail: &str) -> Error {
 
 /// Upper-case hex.
 pub(crate) fn upper_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02X}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     s
 }
@@ -189,47 +199,82 @@ pub(crate) fn upper_hex(bytes: &[u8]) -> String {
 
 /// Short names used by Java's `X500Principal.toString()` (RFC 1779 / RFC 2253 keywords).
 fn attribute_keyword(oid: &str) -> Option<&'static str> {
-    Some(match oid {
-        "2.5.4.3" => "CN",
-        "2.5.4.6" => "C",
-        "2.5.4.7" => "L",
-        "2.5.4.8" => "ST",
-        "2.5.4.9" => "STREET",
-        "2.5.4.10" => "O",
-        "2.5.4.11" => "OU",
-        "2.5.4.4" => "SURNAME",
-        "2.5.4.5" => "SERIALNUMBER",
-        "2.5.4.12" => "T",
-        "2.5.4.42" => "GIVENNAME",
-        "2.5.4.43" => "INITIALS",
-        "2.5.4.44" => "GENERATION",
-        "2.5.4.46" => "DNQUALIFIER",
-        "0.9.2342.19200300.100.1.1" => "UID",
-        "0.9.2342.19200300.100.1.25" => "DC",
-        "1.2.840.113549.1.9.1" => "EMAILADDRESS",
-        _ => return None,
-    })
+    ATTRIBUTE_KEYWORDS
+        .iter()
+        .find(|(dotted, _, _)| *dotted == oid)
+        .map(|(_, _, keyword)| *keyword)
 }
+
+/// The attribute types named by keyword: dotted OID, its DER content, keyword.
+const ATTRIBUTE_KEYWORDS: &[(&str, &[u8], &str)] = &[
+    ("2.5.4.3", &[0x55, 0x04, 3], "CN"),
+    ("2.5.4.6", &[0x55, 0x04, 6], "C"),
+    ("2.5.4.7", &[0x55, 0x04, 7], "L"),
+    ("2.5.4.8", &[0x55, 0x04, 8], "ST"),
+    ("2.5.4.9", &[0x55, 0x04, 9], "STREET"),
+    ("2.5.4.10", &[0x55, 0x04, 10], "O"),
+    ("2.5.4.11", &[0x55, 0x04, 11], "OU"),
+    ("2.5.4.4", &[0x55, 0x04, 4], "SURNAME"),
+    ("2.5.4.5", &[0x55, 0x04, 5], "SERIALNUMBER"),
+    ("2.5.4.12", &[0x55, 0x04, 12], "T"),
+    ("2.5.4.42", &[0x55, 0x04, 42], "GIVENNAME"),
+    ("2.5.4.43", &[0x55, 0x04, 43], "INITIALS"),
+    ("2.5.4.44", &[0x55, 0x04, 44], "GENERATION"),
+    ("2.5.4.46", &[0x55, 0x04, 46], "DNQUALIFIER"),
+    (
+        "0.9.2342.19200300.100.1.1",
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
+        "UID",
+    ),
+    (
+        "0.9.2342.19200300.100.1.25",
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
+        "DC",
+    ),
+    (
+        "1.2.840.113549.1.9.1",
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01],
+        "EMAILADDRESS",
+    ),
+];
 
 /// A Name as text, Java `X500Principal` style: RDNs most specific first (the reverse of the
 /// DER order, as RFC 4514 §2.1 prescribes), joined by `", "`, multi-valued RDNs joined by
 /// `" + "`. Special characters are escaped as RFC 4514 §2.4 says; values that are not strings
 /// are written `#` + hex of their content. Unknown attribute types are written as dotted OIDs.
 pub fn dn_string(name: &X509Name<'_>) -> String {
-    let rdns: Vec<String> = name
-        .iter_rdn()
-        .map(|rdn| {
-            rdn.iter()
-                .map(|atv| {
-                    let oid = atv.attr_type().to_id_string();
-                    let key = attribute_keyword(&oid).map_or(oid, str::to_owned);
-                    format!("{key}={}", attribute_value(atv.attr_value()))
-                })
-                .collect::<Vec<_>>()
-                .join(" + ")
-        })
-        .collect();
-    rdns.into_iter().rev().collect::<Vec<_>>().join(", ")
+    let rdns: Vec<_> = name.iter_rdn().collect();
+    let mut out = String::with_capacity(name.as_raw().len());
+    for (i, rdn) in rdns.iter().rev().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for (j, atv) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push_str(" + ");
+            }
+            let oid = atv.attr_type();
+            match attribute_keyword_of_der(oid.as_bytes()) {
+                Some(key) => out.push_str(key),
+                None => {
+                    let dotted = oid.to_id_string();
+                    out.push_str(attribute_keyword(&dotted).unwrap_or(&dotted));
+                }
+            }
+            out.push('=');
+            out.push_str(&attribute_value(atv.attr_value()));
+        }
+    }
+    out
+}
+
+/// [`attribute_keyword`] of a DER OID content, without writing the OID out. `None` sends the
+/// caller to the dotted form (an OID not in the table, or one not encoded canonically).
+fn attribute_keyword_of_der(oid: &[u8]) -> Option<&'static str> {
+    ATTRIBUTE_KEYWORDS
+        .iter()
+        .find(|(_, der, _)| *der == oid)
+        .map(|(_, _, keyword)| *keyword)
 }
 
 fn attribute_value(value: &Any<'_>) -> String {
@@ -462,6 +507,14 @@ pub fn order_leaf_first(certs: Vec<Certificate>) -> Result<Vec<Certificate>, Err
 mod tests {
     use super::*;
     use crate::test_support::fixture;
+
+    #[test]
+    fn attribute_keyword_table_der_matches_dotted() {
+        for (dotted, der, _) in ATTRIBUTE_KEYWORDS {
+            let oid = x509_parser::asn1_rs::Oid::new(std::borrow::Cow::Borrowed(*der));
+            assert_eq!(oid.to_id_string(), *dotted);
+        }
+    }
 
     fn one(name: &str) -> Certificate {
         let mut v = parse_certificates(&fixture(name)).unwrap();

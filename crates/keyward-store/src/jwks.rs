@@ -10,6 +10,8 @@ use std::sync::Arc;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use keyward_jose::jwk::private_members;
+
 use crate::cache::StoredJwk;
 
 use crate::deploy::{
@@ -20,10 +22,6 @@ use crate::{
     AuditEntry, Jwk, JwkMaterial, NewJwk, Result, Store, StoreError, Tx, new_id, now_ms,
     unique_to_exists,
 };
-
-/// Members that are private in every key type (RFC 7518 §6.3.2, RFC 8037 §2); `k` is private
-/// in `oct` keys.
-const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth"];
 
 fn private_binding<'a>(project_id: &'a str, jwk_id: &'a str) -> Binding<'a> {
     Binding {
@@ -44,11 +42,11 @@ pub fn has_private_members(full: &str) -> bool {
     let Ok(serde_json::Value::Object(members)) = serde_json::from_str(full) else {
         return true;
     };
-    let oct = members.get("kty").and_then(|k| k.as_str()) == Some("oct");
-    PRIVATE_MEMBERS
-        .iter()
-        .chain(oct.then_some(&"k"))
-        .any(|m| members.contains_key(*m))
+    let kty = members
+        .get("kty")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default();
+    private_members(kty).any(|m| members.contains_key(m))
 }
 
 /// The public members of a complete JWK JSON, and whether any member was removed. Text that is
@@ -57,10 +55,16 @@ fn public_part(full: &str) -> Option<(String, bool)> {
     let Ok(serde_json::Value::Object(mut members)) = serde_json::from_str(full) else {
         return None;
     };
-    let oct = members.get("kty").and_then(|k| k.as_str()) == Some("oct");
+    let kty = members
+        .get("kty")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_owned();
     let mut removed = false;
-    for m in PRIVATE_MEMBERS.iter().chain(oct.then_some(&"k")) {
-        removed |= members.remove(*m).is_some();
+    // One by one, in the list's order: `Map::remove` (preserve_order) moves the last member into
+    // the gap, and the public parts already stored were written that way.
+    for m in private_members(&kty) {
+        removed |= members.remove(m).is_some();
     }
     if !removed {
         return Some((full.to_owned(), false));
@@ -428,4 +432,36 @@ fn with_kid(material: &JwkMaterial, kid: &str) -> Result<JwkMaterial> {
         kid: Some(kid.to_owned()),
         jwk_json: serde_json::to_string(&value).map_err(|_| malformed())?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The public part keeps the bytes it has always had: members removed one by one in the
+    /// order of `keyward_jose::jwk::PRIVATE_MEMBERS`, each gap filled by the last member.
+    #[test]
+    fn public_part_bytes_are_pinned() {
+        let rsa = r#"{"kty":"RSA","use":"sig","alg":"RS256","kid":"a","n":"bg","e":"AQAB","d":"ZA","p":"cA","q":"cQ","dp":"ZHA","dq":"ZHE","qi":"cWk","x5t":"dA"}"#;
+        assert!(has_private_members(rsa));
+        assert_eq!(
+            public_members(rsa),
+            r#"{"kty":"RSA","use":"sig","alg":"RS256","kid":"a","n":"bg","e":"AQAB","x5t":"dA"}"#
+        );
+        let ec = r#"{"kty":"EC","kid":"a","crv":"P-256","x":"eA","y":"eQ","d":"ZA","x5c":["Yw"],"x5t":"dA"}"#;
+        assert_eq!(
+            public_members(ec),
+            r#"{"kty":"EC","kid":"a","crv":"P-256","x":"eA","y":"eQ","x5t":"dA","x5c":["Yw"]}"#
+        );
+        let oct = r#"{"kty":"oct","kid":"a","k":"AA"}"#;
+        assert!(has_private_members(oct));
+        assert_eq!(public_members(oct), r#"{"kty":"oct","kid":"a"}"#);
+        let public = r#"{"kty":"OKP","crv":"Ed25519","x":"eA","k":"AA"}"#;
+        assert!(
+            !has_private_members(public),
+            "k is private in oct keys only"
+        );
+        assert_eq!(public_members(public), public);
+        assert_eq!(public_members("[]"), "{}");
+    }
 }

@@ -57,7 +57,7 @@ pub async fn create_from_text(
     let mut jwk = keyward_jose::parse_jwk_or_set(text, kid).map_err(jose_err)?;
     let kid_given = jwk.kid.is_some();
     if jwk.kid.is_none() {
-        jwk.kid = Some(jwk.thumbprint_sha256().map_err(ApiError::internal)?);
+        jwk.kid = Some(jwk.thumbprint_sha256());
     }
     let jwk_json = stored_json(text, &jwk)?;
     let new = NewJwk {
@@ -69,7 +69,7 @@ pub async fn create_from_text(
         source_url: origin.source_url,
         source_environment_id: None,
         material: JwkMaterial {
-            kty: jwk.kty.clone(),
+            kty: jwk.kty().jose().to_owned(),
             kid: jwk.kid.clone(),
             jwk_json,
         },
@@ -559,7 +559,7 @@ async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<G
     let jwk_json = with_times(&jwk, nbf.unix_timestamp(), exp.unix_timestamp())?;
     Ok(Generated {
         material: JwkMaterial {
-            kty: jwk.kty.clone(),
+            kty: jwk.kty().jose().to_owned(),
             kid: jwk.kid.clone(),
             jwk_json,
         },
@@ -697,7 +697,7 @@ pub async fn import_file(
     let mut jwk = keyward_jose::parse_jwk_or_set(&file, Some(kid_text)).map_err(jose_err)?;
     let kid_given = jwk.kid.is_some();
     if jwk.kid.is_none() {
-        jwk.kid = Some(jwk.thumbprint_sha256().map_err(ApiError::internal)?);
+        jwk.kid = Some(jwk.thumbprint_sha256());
     }
     let jwk_json = stored_json(&file, &jwk)?;
     let new = NewJwk {
@@ -709,7 +709,7 @@ pub async fn import_file(
         source_url: None,
         source_environment_id: None,
         material: JwkMaterial {
-            kty: jwk.kty.clone(),
+            kty: jwk.kty().jose().to_owned(),
             kid: jwk.kid.clone(),
             jwk_json,
         },
@@ -790,11 +790,7 @@ mod tests {
 
     #[test]
     fn times_follow_the_members() {
-        let jwk = Jwk {
-            kty: "oct".into(),
-            k: Some("AAAA".into()),
-            ..Jwk::default()
-        };
+        let jwk = Jwk::new(keyward_jose::KeyParams::Oct { k: "AAAA".into() });
         assert_eq!(
             with_times(&jwk, 1, 2).unwrap(),
             r#"{"kty":"oct","k":"AAAA","nbf":1,"exp":2}"#

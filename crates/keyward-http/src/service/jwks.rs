@@ -53,11 +53,10 @@ pub fn material_from_chain(
 ) -> Result<JwkMaterial, String> {
     let jwk = keyward_jose::jwk::jwk_from_certificate_chain(chain, key_use, alg, kid)
         .map_err(|e| e.to_string())?;
-    let jwk_json = serde_json::to_string(&jwk).map_err(|e| e.to_string())?;
     Ok(JwkMaterial {
-        kty: jwk.kty.clone(),
+        kty: jwk.kty().jose().to_owned(),
         kid: jwk.kid.clone(),
-        jwk_json,
+        jwk_json: jwk.to_json(),
     })
 }
 

@@ -483,9 +483,9 @@ pub async fn draft_for_import(
 /// Serialises a JOSE JWK into the stored material.
 pub fn material_of(jwk: &keyward_jose::Jwk) -> Result<JwkMaterial, String> {
     Ok(JwkMaterial {
-        kty: jwk.kty.clone(),
+        kty: jwk.kty().jose().to_owned(),
         kid: jwk.kid.clone(),
-        jwk_json: serde_json::to_string(jwk).map_err(|e| e.to_string())?,
+        jwk_json: jwk.to_json(),
     })
 }
 
@@ -830,7 +830,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(public.d.is_none());
+        assert!(!public.params.has_private());
         let full = jwk_of_content(
             "k",
             "PRIVATE_KEY",
@@ -841,7 +841,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(full.d.is_some());
+        assert!(full.params.has_private());
         assert_eq!(
             full.kid, public.kid,
             "the thumbprint covers public members only"

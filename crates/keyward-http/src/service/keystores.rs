@@ -525,7 +525,7 @@ pub fn jwk_of_alias(
             if !certs.is_empty()
                 && let Ok(from_chain) =
                     keyward_jose::jwk::jwk_from_certificate_chain(&certs, key_use, alg, kid)
-                && from_chain.thumbprint_sha256().ok() == jwk.thumbprint_sha256().ok()
+                && from_chain.thumbprint_sha256() == jwk.thumbprint_sha256()
             {
                 jwk.x5c = from_chain.x5c;
                 jwk.x5t = from_chain.x5t;
@@ -700,7 +700,7 @@ mod tests {
         assert_eq!(back, ex);
         let alg = Algorithm::parse("ES256").unwrap();
         let jwk = jwk_of_alias("ks", &back, "LEAF", KeyUse::Signature, alg, None).unwrap();
-        assert!(jwk.d.is_some());
+        assert!(jwk.params.has_private());
         assert_eq!(jwk.x5c.as_ref().map(Vec::len), Some(3));
         assert!(jwk.x5t.is_some() && jwk.x5t_s256.is_some());
     }

@@ -42,7 +42,9 @@ use zeroize::Zeroizing;
 
 use crate::alg::{self, Algorithm, KeyUse};
 use crate::error::{Error, MAX_CERTIFICATES};
-use crate::jwk::{self, EcCurve, Jwk, KeyDescriptor, KeyType, OkpCurve, PublicKey};
+use crate::jwk::{
+    self, EcCurve, Jwk, KeyDescriptor, KeyParams, KeyType, OkpCurve, PublicKey, RsaCrt, RsaPrivate,
+};
 use crate::{b64, pem, x509};
 
 pub use decrypt::{
@@ -199,24 +201,36 @@ impl PrivateKey {
     /// `qi`); no `use`, `alg` or `kid`.
     pub fn to_jwk(&self) -> Jwk {
         let mut jwk = Jwk::from_public_key(&self.public_key());
-        match self {
-            PrivateKey::Rsa {
-                d,
-                p,
-                q,
-                dp,
-                dq,
-                qi,
-                ..
-            } => {
-                jwk.d = Some(b64::url(d));
-                jwk.p = Some(b64::url(p));
-                jwk.q = Some(b64::url(q));
-                jwk.dp = Some(b64::url(dp));
-                jwk.dq = Some(b64::url(dq));
-                jwk.qi = Some(b64::url(qi));
+        match (&mut jwk.params, self) {
+            (
+                KeyParams::Rsa { private, .. },
+                PrivateKey::Rsa {
+                    d,
+                    p,
+                    q,
+                    dp,
+                    dq,
+                    qi,
+                    ..
+                },
+            ) => {
+                *private = Some(RsaPrivate {
+                    d: b64::url(d),
+                    crt: Some(RsaCrt {
+                        p: b64::url(p),
+                        q: b64::url(q),
+                        dp: b64::url(dp),
+                        dq: b64::url(dq),
+                        qi: b64::url(qi),
+                    }),
+                });
             }
-            PrivateKey::Ec { d, .. } | PrivateKey::Okp { d, .. } => jwk.d = Some(b64::url(d)),
+            (KeyParams::Ec { d: slot, .. }, PrivateKey::Ec { d, .. })
+            | (KeyParams::Okp { d: slot, .. }, PrivateKey::Okp { d, .. }) => {
+                *slot = Some(b64::url(d));
+            }
+            // `public_key` is of the same type as `self`.
+            _ => {}
         }
         jwk
     }
@@ -827,7 +841,7 @@ pub fn jwk_from_key(
     jwk.alg = Some(alg.jose_name().to_owned());
     jwk.kid = Some(match kid {
         Some(k) if !k.trim().is_empty() => k.to_owned(),
-        _ => jwk.thumbprint_sha256()?,
+        _ => jwk.thumbprint_sha256(),
     });
     Ok(jwk)
 }

@@ -85,8 +85,7 @@ async fn clipboard_jwk_and_set() {
     let got = get_jwk(&s, "rfc-ec-2").await;
     let expected = keyward_jose::parse_jwk_or_set(no_kid.to_string().as_bytes(), None)
         .unwrap()
-        .thumbprint_sha256()
-        .unwrap();
+        .thumbprint_sha256();
     assert_eq!(got["kid"], expected.as_str());
     assert_eq!(got["jwk"]["kid"], expected.as_str());
 
@@ -428,10 +427,10 @@ async fn generate_key_ids_times_and_refusals() {
         let parsed = keyward_jose::parse_jwk_or_set(jwk.to_string().as_bytes(), None).unwrap();
         match kind {
             "SHA256" | "THUMBPRINT" => {
-                assert_eq!(kid.unwrap(), parsed.thumbprint_sha256().unwrap())
+                assert_eq!(kid.unwrap(), parsed.thumbprint_sha256())
             }
             "SHA1" => {
-                assert_eq!(kid.unwrap(), parsed.thumbprint_sha1().unwrap());
+                assert_eq!(kid.unwrap(), parsed.thumbprint_sha1());
                 assert_eq!(kid.unwrap().len(), 27);
             }
             "ISO_DATE" => {
