@@ -400,6 +400,17 @@ impl Store {
     /// at any time: a record is chained exactly once (the batch deletes exactly the rows it
     /// chained, in the same transaction).
     pub async fn chain_pending(&self) -> Result<usize> {
+        self.chain(true).await
+    }
+
+    /// [`Store::chain_pending`], unless another node is chaining right now (PostgreSQL: the
+    /// head row is locked): then that node chains these records too, or the next round does.
+    /// Sequencers of several nodes never queue behind each other.
+    async fn chain_pending_unless_busy(&self) -> Result<usize> {
+        self.chain(false).await
+    }
+
+    async fn chain(&self, wait: bool) -> Result<usize> {
         let pending: Option<(i64,)> = sqlx::query_as("SELECT id FROM audit_pending LIMIT 1")
             .fetch_optional(&self.read)
             .await?;
@@ -410,6 +421,18 @@ impl Store {
         let mut total = 0;
         loop {
             let mut tx = self.begin().await?;
+            if !wait && self.backend == Backend::Postgres {
+                let free: Option<(String,)> = sqlx::query_as(
+                    "SELECT key FROM settings WHERE key = $1 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(HEAD_SETTING)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if free.is_none() {
+                    tx.rollback().await?;
+                    return Ok(total);
+                }
+            }
             let (mut seq, mut prev) = read_head(&mut tx, true).await?;
             let rows = sqlx::query(concat!(
                 "SELECT id, at, user_id, username, token_id, client_addr, method, route, project, ",
@@ -454,7 +477,7 @@ impl Store {
                 let _ = tokio::time::timeout(every, store.audit_pending.notified()).await;
                 // Let the transaction that staged the record commit, and others join the batch.
                 tokio::time::sleep(SEQUENCER_BATCH_WAIT).await;
-                if let Err(e) = store.chain_pending().await {
+                if let Err(e) = store.chain_pending_unless_busy().await {
                     tracing::error!(error = %e, "cannot chain pending audit records");
                 }
             }
