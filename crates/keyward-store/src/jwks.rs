@@ -392,22 +392,25 @@ async fn kid_holders(
     kids: &[&str],
     targets: &[String],
 ) -> Result<Vec<Option<String>>> {
-    let (first, second) = (kids[0], kids.get(1).copied().unwrap_or(kids[0]));
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        // The JWKs with those kids first (`jwks_kid`), then their deployments
-        // (`deployments_object`). The subquery's LIMIT keeps SQLite from flattening it: without
-        // table statistics it drove the join from every JWK deployment instead, a scan that grew
-        // with the store (issue #11).
-        "SELECT j.kid, j.name, d.environment_id FROM \
-         (SELECT id, kid, name FROM jwks WHERE project_id = $2 AND kid IN ($3, $4) LIMIT 1000000) j \
-         JOIN deployments d ON d.object_kind = $1 AND d.object_id = j.id ORDER BY j.name",
-    )
-    .bind(KIND_JWK)
-    .bind(project_id)
-    .bind(first)
-    .bind(second)
-    .fetch_all(&mut **tx)
-    .await?;
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for kid in kids {
+        let found: Vec<(String, String, String)> = sqlx::query_as(
+            // `CROSS JOIN` (conditions in WHERE: one text for both backends) makes SQLite read
+            // the JWKs with the kid first (`jwks_kid`), then their deployments
+            // (`deployments_object`); left to itself, without table statistics, it may drive the
+            // join from every JWK deployment instead.
+            "SELECT j.kid, j.name, d.environment_id FROM jwks j CROSS JOIN deployments d \
+             WHERE j.project_id = $2 AND j.kid = $3 AND d.object_kind = $1 AND d.object_id = j.id",
+        )
+        .bind(KIND_JWK)
+        .bind(project_id)
+        .bind(*kid)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.extend(found);
+    }
+    // By name, so that the holder a message names does not depend on the plan.
+    rows.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(kids
         .iter()
         .map(|kid| {
