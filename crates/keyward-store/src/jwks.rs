@@ -353,7 +353,7 @@ async fn unique_kid(tx: &mut Tx, new: &NewJwk, targets: &[String]) -> Result<Jwk
         return Ok(new.material.clone());
     };
     let base = format!("{kid}-{}", new.alg.as_deref().unwrap_or(&new.material.kty));
-    // The kid and its first alternative in one look-up.
+    // The kid and its first alternative, both looked up before any choice is made.
     let holders = kid_holders(tx, &new.project_id, &[kid, &base], targets).await?;
     let Some(holder) = holders[0].clone() else {
         return Ok(new.material.clone());
