@@ -81,3 +81,51 @@ impl IntoResponse for Success {
         Json(body).into_response()
     }
 }
+
+impl Success {
+    /// The answer of a core mutation: its item, and the `deploymentResult` of its deployments,
+    /// settled (the connected agents of each environment waited for, within `--deploy-wait`).
+    pub async fn settled<T: Serialize>(
+        publisher: &crate::publish::Publisher,
+        mutation: keyward_core::Mutation<T>,
+    ) -> Success {
+        let (item, deployed) = mutation.into_parts();
+        Success::one(item).deployment(publisher.settle(&deployed).await)
+    }
+
+    /// The answer of a core mutation whose result is a message (deletes of projects and
+    /// environments): an empty list, the message, and the settled `deploymentResult`.
+    pub async fn settled_message(
+        publisher: &crate::publish::Publisher,
+        mutation: keyward_core::Mutation<String>,
+    ) -> Success {
+        let (message, deployed) = mutation.into_parts();
+        Success::empty()
+            .message(message)
+            .deployment(publisher.settle(&deployed).await)
+    }
+}
+
+/// A file download of the core (`keyward_core::file_export`).
+pub fn download(file: keyward_core::file_export::Download) -> Response {
+    use axum::http::header;
+    (
+        [
+            (header::CONTENT_TYPE, file.content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.filename),
+            ),
+        ],
+        file.bytes,
+    )
+        .into_response()
+}
+
+/// [`Success::settled`] of a core mutation's result, for a handler's last line.
+pub async fn settled<T: Serialize>(
+    app: &crate::AppState,
+    mutation: keyward_core::CoreResult<keyward_core::Mutation<T>>,
+) -> crate::error::ApiResult<Success> {
+    Ok(Success::settled(&app.publisher, mutation?).await)
+}

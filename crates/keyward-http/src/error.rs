@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use keyward_core::{CoreError, Kind};
 use keyward_store::StoreError;
 
 use crate::messages;
@@ -146,6 +147,12 @@ impl From<ApiError> for OAuthError {
     }
 }
 
+impl From<CoreError> for OAuthError {
+    fn from(e: CoreError) -> OAuthError {
+        ApiError::from(e).into()
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         envelope_with_code(self.status, self.code, &self.message)
@@ -158,28 +165,32 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The core's failures, in HTTP: a refusal is 400 (as Apinizer answers), a bad credential 401,
+/// an input over its limit 413, a busy heavy-work pool 503, a fault 500.
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> ApiError {
+        let status = match e.kind {
+            Kind::Refused => StatusCode::BAD_REQUEST,
+            Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.message,
+        }
+    }
+}
+
 impl From<crate::heavy::HeavyError> for ApiError {
     fn from(e: crate::heavy::HeavyError) -> ApiError {
-        match e {
-            crate::heavy::HeavyError::Busy => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: messages::HEAVY_WORK_BUSY.to_owned(),
-            },
-            other => ApiError::internal(other),
-        }
+        CoreError::from(e).into()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::Rejected(m) => ApiError::bad_request(m),
-            StoreError::AliasInUse(a) => ApiError::bad_request(messages::alias_in_use(&a)),
-            StoreError::KidTaken { kid, jwk } => {
-                ApiError::bad_request(messages::jwk_kid_taken(&kid, &jwk))
-            }
-            // NotFound/AlreadyExists carry no name: callers map them with context first.
-            other => ApiError::internal(other),
-        }
+        CoreError::from(e).into()
     }
 }

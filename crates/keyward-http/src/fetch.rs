@@ -208,12 +208,30 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
-/// Per-request limits (the request's `urlOption*` values, already validated).
-#[derive(Debug, Clone, Copy)]
-pub struct FetchLimits {
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
-    pub size_limit: usize,
+/// Per-request limits (the request's `urlOption*` values, already validated by the core).
+pub use keyward_core::FetchLimits;
+
+/// The core's [`keyward_core::Fetcher`]: [`fetch`] under the operator's policy.
+pub struct PolicyFetcher {
+    policy: Arc<FetchPolicy>,
+}
+
+impl PolicyFetcher {
+    pub fn new(policy: FetchPolicy) -> PolicyFetcher {
+        PolicyFetcher {
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl keyward_core::Fetcher for PolicyFetcher {
+    fn fetch<'a>(&'a self, url: &'a str, limits: &'a FetchLimits) -> keyward_core::Fetching<'a> {
+        Box::pin(async move {
+            fetch(&self.policy, url, limits)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Why a fetch failed; `Display` is the sentence shown to the caller.

@@ -5,21 +5,19 @@
 //! `keyward-jose` crate.
 
 pub mod audit;
-pub mod auth;
 pub mod deployment;
 pub mod edge;
 pub mod envelope;
 pub mod error;
 pub mod fetch;
-pub mod heavy;
-pub mod messages;
 pub mod openapi;
-pub mod permissions;
 pub mod publish;
 mod routes;
 pub mod server;
-mod service;
 pub mod tls;
+
+// The core's rules, under the names the door's modules have always used.
+pub use keyward_core::{auth, heavy, messages, permissions};
 
 pub use server::serve;
 
@@ -32,6 +30,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use keyward_core::Core;
 use keyward_store::Store;
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
@@ -75,14 +74,12 @@ const AUDIT_SEQUENCER_INTERVAL: Duration = Duration::from_secs(1);
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub store: Store,
-    pub auth: Arc<Auth>,
+    /// The core every handler calls (store, resolved callers, heavy-work pool, fetcher).
+    pub core: Core,
     pub publisher: Arc<publish::Publisher>,
     pub config: Config,
     /// What the edge refused, logged once a second at most.
     pub overload: Arc<edge::Overload>,
-    /// The bounded pool of every costly computation (`heavy.rs`).
-    pub heavy: heavy::HeavyWork,
     /// Refusals of unauthenticated callers awaiting their summary record.
     pub audit_summary: Arc<audit::Summary>,
 }
@@ -91,6 +88,14 @@ impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// A handler passes `&state` where the core is wanted.
+impl std::ops::Deref for Inner {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
     }
 }
 
@@ -126,13 +131,17 @@ impl AppState {
                 summary.flush(&summary_store).await;
             }
         });
+        let fetcher = Arc::new(fetch::PolicyFetcher::new(config.fetch.clone()));
         Ok(AppState(Arc::new(Inner {
-            store,
-            auth,
+            core: Core {
+                store,
+                auth,
+                heavy,
+                fetcher,
+            },
             publisher,
             config,
             overload,
-            heavy,
             audit_summary,
         })))
     }
@@ -182,7 +191,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Arc<Princip
     if let Some(outcome) = parts.extensions.get::<edge::AuthOutcome>() {
         match &result {
             Ok(_) => outcome.accepted(),
-            Err(e) if e.status == StatusCode::UNAUTHORIZED && header.is_some() => {
+            Err(e) if e.kind == keyward_core::Kind::Unauthenticated && header.is_some() => {
                 outcome.rejected()
             }
             Err(_) => {}
@@ -199,7 +208,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Arc<Princip
 const SENSITIVE_HEADERS: [header::HeaderName; 3] = [
     header::AUTHORIZATION,
     header::COOKIE,
-    header::HeaderName::from_static(service::package::PASSPHRASE_HEADER),
+    header::HeaderName::from_static(keyward_core::package::PASSPHRASE_HEADER),
 ];
 
 /// The complete service: routes, OpenAPI document, limits, error normalisation, and trailing-slash

@@ -106,7 +106,7 @@ fn field_enums() -> Vec<(&'static str, &'static str, Vec<String>)> {
         (
             "*",
             "sourceType",
-            owned(crate::service::jwks::SourceType::NAMES),
+            owned(keyward_core::jwks::SourceType::NAMES),
         ),
         ("*", "category", owned(crate::permissions::Category::NAMES)),
         ("*", "action", owned(crate::permissions::Action::NAMES)),
@@ -115,12 +115,12 @@ fn field_enums() -> Vec<(&'static str, &'static str, Vec<String>)> {
         (
             "EnvironmentCreate",
             "type",
-            owned(crate::service::identity::ENVIRONMENT_TYPES),
+            owned(keyward_core::identity::ENVIRONMENT_TYPES),
         ),
         (
             "GenerateRequest",
             "type",
-            owned(crate::service::jwk_sources::KEY_TYPES),
+            owned(keyward_core::jwk_sources::KEY_TYPES),
         ),
         (
             "ClientCredentials",

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::deployment::{DeploymentDetail, DeploymentResult};
 use crate::error::{ApiError, ApiResult};
-use crate::service::MAX_NAME_CHARS;
+use keyward_core::MAX_NAME_CHARS;
 
 /// The announcement topic of deployment changes.
 const DEPLOY_TOPIC: &str = "deploy";

@@ -17,11 +17,11 @@ use crate::auth::new_token;
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult, OAuthError};
 use crate::permissions::{Action, Category, Need, Principal};
-use crate::service::identity::{self, require_sys_admin, user_acting_on};
-use crate::service::{
+use crate::{AppState, Caller, messages};
+use keyward_core::identity::{self, require_sys_admin, user_acting_on};
+use keyward_core::{
     check_name, environment_named, iso_ms, one_of, project_for, required, required_name,
 };
-use crate::{AppState, Caller, messages};
 
 /// What each route records in the audit trail (`crate::audit`).
 pub(super) const AUDIT: &[Declared] = &[
@@ -536,9 +536,9 @@ async fn delete_project(
     if force {
         audit.action("force-delete");
     }
-    let (message, deployment) =
+    let deleted =
         identity::delete_project(&app, &caller, &project, force, &audit.path_named()).await?;
-    Ok(Success::empty().message(message).deployment(deployment))
+    Ok(Success::settled_message(&app.publisher, deleted).await)
 }
 
 /// Delete an environment (system admin): refused while certificates, keys or keystores have
@@ -558,10 +558,10 @@ async fn delete_environment(
     if force {
         audit.action("force-delete");
     }
-    let (message, deployment) =
+    let deleted =
         identity::delete_environment(&app, &caller, &environment, force, &audit.path_named())
             .await?;
-    Ok(Success::empty().message(message).deployment(deployment))
+    Ok(Success::settled_message(&app.publisher, deleted).await)
 }
 
 /// A user as listed: never the password.

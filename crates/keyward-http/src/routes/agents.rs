@@ -19,8 +19,9 @@ use crate::audit::{Audit, Declared, Name, PublicOnly};
 use crate::edge::{PeerAddr, client_ip};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{agent_bundle, check_name, environment_named, environment_revision, iso_ms};
 use crate::{AgentCaller, AppState, Caller, messages};
+use keyward_core::agents::{agent_bundle, environment_revision};
+use keyward_core::{check_name, environment_named, iso_ms};
 
 /// What each route records in the audit trail (`crate::audit`).
 pub(super) const AUDIT: &[Declared] = &[

@@ -20,11 +20,11 @@ use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
-use crate::service::certificates::{CertificateItem, entries_for, merge_one, parse_upload_as};
-use crate::service::{
+use crate::{AppState, Caller, messages};
+use keyward_core::certificates::{CertificateItem, entries_for, merge_one, parse_upload_as};
+use keyward_core::{
     ADMIN_PROJECT, check_name, environment_named, one_of, project_for, required, required_name,
 };
-use crate::{AppState, Caller, messages};
 
 /// What each route records in the audit trail (`crate::audit`).
 pub(super) const AUDIT: &[Declared] = &[
@@ -228,7 +228,7 @@ async fn import_certificate_file(
             Some(n) => {
                 ApiError::bad_request(messages::archive_entry_not_certificate(n, &e.message))
             }
-            None => e,
+            None => e.into(),
         })?;
         entries.extend(entries_for(&chain, &alias, std::slice::from_ref(env)));
     }

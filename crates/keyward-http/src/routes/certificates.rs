@@ -17,13 +17,13 @@ use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
-use crate::service::certificates::{
+use crate::{AppState, Caller, messages};
+use keyward_core::certificates::{
     CertificateItem, derivation, entries_for, export_zip, parse_upload,
 };
-use crate::service::{
+use keyward_core::{
     ADMIN_PROJECT, environment_named, one_of, project_for, required, required_name, with_rederived,
 };
-use crate::{AppState, Caller, messages};
 
 /// What each route records in the audit trail (`crate::audit`).
 pub(super) const AUDIT: &[Declared] = &[

@@ -15,7 +15,7 @@ use super::fields;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::messages;
-use crate::service::environment_named;
+use keyward_core::environment_named;
 
 /// Most multipart parts accepted.
 /// Largest text field.

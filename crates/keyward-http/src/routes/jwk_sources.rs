@@ -14,16 +14,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::fields::{self, QueryFields};
+use super::schemas;
 use crate::audit::{Audit, Declared, Name};
-use crate::envelope::Success;
+use crate::envelope::{Success, settled};
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
-use crate::service::check_name;
-use crate::service::jwk_sources::{
+use crate::{AppState, Caller, messages};
+use keyward_core::check_name;
+use keyward_core::jwk_sources::{
     self, GenerateRequest, ImportRequest, UrlRequest, create_from_paste, create_from_url,
 };
-use crate::service::project_for;
-use crate::{AppState, Caller, messages};
+use keyward_core::project_for;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -128,15 +129,19 @@ async fn parse_from_clipboard(
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(body.name.as_deref())?;
-    create_from_paste(
+    settled(
         &app,
-        &project,
-        &name,
-        body.description.as_deref(),
-        body.jwk_str.as_deref(),
-        body.kid.as_deref(),
-        body.environment_list.as_deref(),
-        &audit.named(&name),
+        create_from_paste(
+            &app,
+            &project,
+            &name,
+            body.description.as_deref(),
+            body.jwk_str.as_deref(),
+            body.kid.as_deref(),
+            body.environment_list.as_deref(),
+            &audit.named(&name),
+        )
+        .await,
     )
     .await
 }
@@ -161,22 +166,26 @@ async fn parse_from_url(
         read_timeout: body.url_option_read_timeout,
         size_limit: body.url_option_size_limit,
     };
-    create_from_url(
+    settled(
         &app,
-        &project,
-        &name,
-        body.description.as_deref(),
-        &req,
-        body.kid.as_deref(),
-        body.environment_list.as_deref(),
-        &audit.named(&name),
+        create_from_url(
+            &app,
+            &project,
+            &name,
+            body.description.as_deref(),
+            &req,
+            body.kid.as_deref(),
+            body.environment_list.as_deref(),
+            &audit.named(&name),
+        )
+        .await,
     )
     .await
 }
 
 /// Generate a key (RSA, EC, OCT, OKP) as a JWK with `use`, `alg`, `kid`, `nbf` and `exp`.
 #[utoipa::path(post, path = "/apiops/projects/{projectName}/jwks/generate", tag = "JWKs",
-    params(("projectName" = String, Path)), request_body = GenerateRequest,
+    params(("projectName" = String, Path)), request_body = schemas::GenerateRequestDoc,
     responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
 async fn generate_jwk(
     State(app): State<AppState>,
@@ -187,7 +196,11 @@ async fn generate_jwk(
 ) -> ApiResult<Success> {
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let rec = audit.named(body.name.as_deref().map(str::trim).unwrap_or_default());
-    jwk_sources::generate(&app, &project, &body, &rec).await
+    settled(
+        &app,
+        jwk_sources::generate(&app, &project, &body, &rec).await,
+    )
+    .await
 }
 
 /// Download a JWK as a JWK Set file; `publicOnly=true` strips the private members.
@@ -303,7 +316,11 @@ async fn import_jwk_file(
     // A list (extension): repeats were merged, comma-separated, by `fields::add`.
     req.environment_list = texts.remove("environmentList").map(|list| vec![list]);
     let rec = audit.named(req.name.as_deref().map(str::trim).unwrap_or_default());
-    jwk_sources::import_file(&app, &project, req, &rec).await
+    settled(
+        &app,
+        jwk_sources::import_file(&app, &project, req, &rec).await,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -12,19 +12,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::audit::{Audit, Declared, Name};
-use crate::envelope::Success;
+use crate::envelope::{Success, settled};
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Need, Principal};
-use crate::service::certificates::stored_chain;
-use crate::service::jwks::{
+use crate::{AppState, Caller, messages};
+use keyward_core::certificates::stored_chain;
+use keyward_core::jwks::{
     JwkDetail, JwkSummary, SourceType, material_from_chain, parse_algorithm, parse_use,
 };
-use crate::service::keys::{DeriveRequest, create_jwk_from_key};
-use crate::service::keystores::create_jwk_from_keystore;
-use crate::service::{
-    check_name, environment_named, one_of, project_for, required, source_in_scope,
-};
-use crate::{AppState, Caller, messages};
+use keyward_core::keys::{DeriveRequest, create_jwk_from_key};
+use keyward_core::keystores::create_jwk_from_keystore;
+use keyward_core::{check_name, environment_named, one_of, project_for, required, source_in_scope};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -206,51 +204,73 @@ async fn create_jwk(
             from_certificate(&app, &caller, &project, name, &body, &rec).await
         }
         SourceType::CopyPaste => {
-            crate::service::jwk_sources::create_from_paste(
+            settled(
                 &app,
-                &project,
-                &name,
-                body.description.as_deref(),
-                body.jwk_str.as_deref(),
-                body.kid.as_deref(),
-                body.environment_list.as_deref(),
-                &rec,
+                keyward_core::jwk_sources::create_from_paste(
+                    &app,
+                    &project,
+                    &name,
+                    body.description.as_deref(),
+                    body.jwk_str.as_deref(),
+                    body.kid.as_deref(),
+                    body.environment_list.as_deref(),
+                    &rec,
+                )
+                .await,
             )
             .await
         }
         SourceType::Url => {
-            let req = crate::service::jwk_sources::UrlRequest {
+            let req = keyward_core::jwk_sources::UrlRequest {
                 url: body.url.as_deref(),
                 connect_timeout: body.url_option_connect_timeout,
                 read_timeout: body.url_option_read_timeout,
                 size_limit: body.url_option_size_limit,
             };
-            crate::service::jwk_sources::create_from_url(
+            settled(
                 &app,
-                &project,
-                &name,
-                body.description.as_deref(),
-                &req,
-                body.kid.as_deref(),
-                body.environment_list.as_deref(),
-                &rec,
+                keyward_core::jwk_sources::create_from_url(
+                    &app,
+                    &project,
+                    &name,
+                    body.description.as_deref(),
+                    &req,
+                    body.kid.as_deref(),
+                    body.environment_list.as_deref(),
+                    &rec,
+                )
+                .await,
             )
             .await
         }
         SourceType::PublicKey | SourceType::PrivateKey => {
-            create_jwk_from_key(
+            settled(
                 &app,
-                &caller,
-                &project,
-                &derive_request(name, &body),
-                Some(source),
-                &rec,
+                create_jwk_from_key(
+                    &app,
+                    &caller,
+                    &project,
+                    &derive_request(name, &body),
+                    Some(source),
+                    &rec,
+                )
+                .await,
             )
             .await
         }
         SourceType::Keystore => {
-            create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body), &rec)
-                .await
+            settled(
+                &app,
+                create_jwk_from_keystore(
+                    &app,
+                    &caller,
+                    &project,
+                    &derive_request(name, &body),
+                    &rec,
+                )
+                .await,
+            )
+            .await
         }
         SourceType::Generate => Err(ApiError::bad_request(messages::GENERATE_HAS_ITS_ENDPOINT)),
     }
@@ -288,13 +308,17 @@ async fn parse_from_key(
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
     let rec = audit.named(&name);
-    create_jwk_from_key(
+    settled(
         &app,
-        &caller,
-        &project,
-        &derive_request(name, &body),
-        None,
-        &rec,
+        create_jwk_from_key(
+            &app,
+            &caller,
+            &project,
+            &derive_request(name, &body),
+            None,
+            &rec,
+        )
+        .await,
     )
     .await
 }
@@ -314,7 +338,11 @@ async fn parse_from_keystore(
     let project = project_for(&app, &caller, &project, Need::ManageAndDeploy).await?;
     let name = jwk_name(&body)?;
     let rec = audit.named(&name);
-    create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body), &rec).await
+    settled(
+        &app,
+        create_jwk_from_keystore(&app, &caller, &project, &derive_request(name, &body), &rec).await,
+    )
+    .await
 }
 
 /// The key/keystore fields of a create or parse-from-* body.

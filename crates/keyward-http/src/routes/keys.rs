@@ -11,19 +11,20 @@ use utoipa_axum::routes;
 
 use super::fields::QueryFields;
 use super::file_import::{files_per_environment, read_form};
+use super::schemas;
 use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
-use crate::service::file_export::{ExportFile, export_response};
-use crate::service::keys::{
+use crate::{AppState, Caller, messages};
+use keyward_core::file_export::{self, ExportFile};
+use keyward_core::keys::{
     KeyImport, draft_for_import, parse_key_type, parse_secret_algorithm_any_case,
 };
-use crate::service::keys::{
+use keyward_core::keys::{
     KeyInput, KeyItem, delete_action, derivation, draft_for_create, draft_for_update, update_action,
 };
-use crate::service::{project_for, required, required_name, with_rederived};
-use crate::{AppState, Caller, messages};
+use keyward_core::{project_for, required, required_name, with_rederived};
 
 /// What each route records in the audit trail (`crate::audit`).
 pub(super) const AUDIT: &[Declared] = &[
@@ -112,7 +113,7 @@ async fn get_key(
 /// parsed at import (any common format; an encrypted private key needs the entry's `password`
 /// and is stored decrypted); SECRET_KEY content is the raw key bytes, base64.
 #[utoipa::path(post, path = "/apiops/projects/{projectName}/keys", tag = "Keys",
-    params(("projectName" = String, Path)), request_body = KeyInput,
+    params(("projectName" = String, Path)), request_body = schemas::KeyInputDoc,
     responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
 async fn create_key(
     State(app): State<AppState>,
@@ -150,7 +151,7 @@ async fn create_key(
     params(("projectName" = String, Path), ("keyName" = String, Path),
         ("jwkUpdateAction" = Option<String>, Query, description = "`NULLIFY` (default): unlink derived JWKs; `UPDATE`: re-derive them"),
         ("updateScope" = Option<String>, Query, description = "With UPDATE: `SAME_PROJECT` (default) or `ALL_PROJECTS`")),
-    request_body = KeyInput,
+    request_body = schemas::KeyInputDoc,
     responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
 async fn update_key(
     State(app): State<AppState>,
@@ -278,7 +279,9 @@ async fn export_key_file(
         .get("environmentName")
         .map(String::as_str)
         .filter(|e| !e.is_empty());
-    export_response(&name, files, env, "keys")
+    Ok(crate::envelope::download(file_export::export(
+        &name, files, env, "keys",
+    )?))
 }
 
 /// Import a key file (multipart): `keyFile` (PEM, DER or base64 of either; raw bytes for a

@@ -11,18 +11,19 @@ use utoipa_axum::routes;
 
 use super::fields::QueryFields;
 use super::file_import::{files_per_environment, read_form};
+use super::schemas;
 use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::Need;
-use crate::service::file_export::{ExportFile, export_response};
-use crate::service::keys::{delete_action, update_action};
-use crate::service::keystores::{KeystoreImport, draft_for_import, import_type};
-use crate::service::keystores::{
+use crate::{AppState, Caller, messages};
+use keyward_core::file_export::{self, ExportFile};
+use keyward_core::keys::{delete_action, update_action};
+use keyward_core::keystores::{KeystoreImport, draft_for_import, import_type};
+use keyward_core::keystores::{
     KeystoreInput, KeystoreItem, derivation, draft_for_create, draft_for_update,
 };
-use crate::service::{project_for, required_name, with_rederived};
-use crate::{AppState, Caller, messages};
+use keyward_core::{project_for, required_name, with_rederived};
 
 /// What each route records in the audit trail (`crate::audit`).
 pub(super) const AUDIT: &[Declared] = &[
@@ -112,7 +113,7 @@ async fn get_keystore(
 /// (JKS or PKCS12, `password`; the `alias` must exist in it); what it holds is kept and the
 /// password is not stored.
 #[utoipa::path(post, path = "/apiops/projects/{projectName}/keystores", tag = "Keystores",
-    params(("projectName" = String, Path)), request_body = KeystoreInput,
+    params(("projectName" = String, Path)), request_body = schemas::KeystoreInputDoc,
     responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
 async fn create_keystore(
     State(app): State<AppState>,
@@ -150,7 +151,7 @@ async fn create_keystore(
     params(("projectName" = String, Path), ("keystoreName" = String, Path),
         ("jwkUpdateAction" = Option<String>, Query, description = "`NULLIFY` (default): unlink derived JWKs; `UPDATE`: re-derive them"),
         ("updateScope" = Option<String>, Query, description = "With UPDATE: `SAME_PROJECT` (default) or `ALL_PROJECTS`")),
-    request_body = KeystoreInput,
+    request_body = schemas::KeystoreInputDoc,
     responses((status = 200, body = crate::openapi::SuccessEnvelope), (status = 400, body = crate::openapi::ErrorEnvelope)))]
 async fn update_keystore(
     State(app): State<AppState>,
@@ -268,7 +269,12 @@ async fn export_keystore_file(
         .get("environmentName")
         .map(String::as_str)
         .filter(|e| !e.is_empty());
-    export_response(&name, files, env, "keystores")
+    Ok(crate::envelope::download(file_export::export(
+        &name,
+        files,
+        env,
+        "keystores",
+    )?))
 }
 
 /// Import a keystore file (multipart): `keystoreFile` (`.jks`/`.p12`/`.pfx`, or a ZIP from

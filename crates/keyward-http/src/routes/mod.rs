@@ -14,6 +14,7 @@ mod keys;
 mod keystores;
 mod packages;
 mod public;
+mod schemas;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,8 +25,8 @@ use crate::openapi::ApiDoc;
 /// The item types of `resultList`s, named in the document (`openapi::finish` links them).
 #[derive(OpenApi)]
 #[openapi(components(schemas(
-    crate::service::jwks::JwkDetail,
-    crate::service::jwks::JwkSummary,
+    schemas::JwkDetailDoc,
+    schemas::JwkSummaryDoc,
     admin::EnvironmentItem,
     admin::ProjectItem,
     admin::UserItem,

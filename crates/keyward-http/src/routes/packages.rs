@@ -21,17 +21,17 @@ use crate::audit::{Audit, Declared, Name};
 use crate::envelope::Success;
 use crate::error::{ApiError, ApiResult};
 use crate::permissions::{Need, Principal};
-use crate::service::keys::{
+use crate::{AppState, Caller, messages};
+use keyward_core::keys::{
     KeyItem, effective_algorithm, parse_key_type, parse_secret_algorithm, stored_content_on,
     update_action,
 };
-use crate::service::keystores::KeystoreItem;
-use crate::service::package::{
+use keyward_core::keystores::KeystoreItem;
+use keyward_core::package::{
     self, KIND_KEY, KIND_KEYSTORE, KeyEnvironment, KeyObject, KeystoreEnvironment, KeystoreObject,
     MergeMethod, Placement, PlacementError, UncoveredAction,
 };
-use crate::service::{one_of, project_for};
-use crate::{AppState, Caller, messages};
+use keyward_core::{one_of, project_for};
 
 /// What each route records in the audit trail (`crate::audit`).
 pub(super) const AUDIT: &[Declared] = &[
@@ -150,7 +150,7 @@ async fn import_key_package(
         .map(parse_secret_algorithm)
         .transpose()?;
     let algorithm = effective_algorithm(key_type, algorithm)?;
-    crate::service::check_name("name", &object.name)?;
+    keyward_core::check_name("name", &object.name)?;
 
     let current = if request.overwrite {
         app.store
@@ -221,13 +221,13 @@ async fn import_key_package(
     let deployed = if current.is_some() {
         let rec = audit.named(&name);
         let action = request.action;
-        crate::service::with_rederived(
+        keyward_core::with_rederived(
             &app,
             keyward_store::KIND_KEY,
             &project.id,
             &name,
             Some(action),
-            || crate::service::keys::derivation(&draft),
+            || keyward_core::keys::derivation(&draft),
             |rederived| {
                 let cascade = Some((action, rederived.unwrap_or_default()));
                 app.store
@@ -289,7 +289,7 @@ async fn export_keystore_package(
             alias: e.alias.clone(),
             key_store_type: e.keystore_type.clone(),
             file: b64::standard(&e.file),
-            extracted: crate::service::keystores::Extracted::parse(&e.extracted)
+            extracted: keyward_core::keystores::Extracted::parse(&e.extracted)
                 .map_err(ApiError::internal)?,
         });
     }
@@ -325,7 +325,7 @@ async fn import_keystore_package(
     let form = read_form(multipart, query, FIELD, &app.config).await?;
     let object: KeystoreObject = read_upload(&app, &form, FIELD, KIND_KEYSTORE, &headers).await?;
     let request = ImportRequest::of(&form)?;
-    crate::service::check_name("name", &object.name)?;
+    keyward_core::check_name("name", &object.name)?;
 
     let current = if request.overwrite {
         app.store
@@ -413,13 +413,13 @@ async fn import_keystore_package(
     let deployed = if current.is_some() {
         let rec = audit.named(&name);
         let action = request.action;
-        crate::service::with_rederived(
+        keyward_core::with_rederived(
             &app,
             keyward_store::KIND_KEYSTORE,
             &project.id,
             &name,
             Some(action),
-            || crate::service::keystores::derivation(&draft),
+            || keyward_core::keystores::derivation(&draft),
             |rederived| {
                 let cascade = Some((action, rederived.unwrap_or_default()));
                 app.store
@@ -487,7 +487,11 @@ fn export_passphrase(
     if !encrypt {
         return Ok(None);
     }
-    match package::passphrase(headers)? {
+    match package::passphrase(
+        headers
+            .get(package::PASSPHRASE_HEADER)
+            .map(|v| v.as_bytes()),
+    )? {
         Some(p) => Ok(Some(p)),
         None => Err(ApiError::bad_request(messages::PACKAGE_PASSPHRASE_MISSING)),
     }
@@ -539,14 +543,27 @@ async fn read_upload<T: for<'de> serde::Deserialize<'de>>(
         return Err(ApiError::bad_request(messages::package_not_zip(field)));
     }
     let zip = zeroize::Zeroizing::new(
-        package::unsealed(&app.heavy, bytes, package::passphrase(headers)?).await?,
+        package::unsealed(
+            &app.heavy,
+            bytes,
+            package::passphrase(
+                headers
+                    .get(package::PASSPHRASE_HEADER)
+                    .map(|v| v.as_bytes()),
+            )?,
+        )
+        .await?,
     );
     let files = read_zip(&zip, field)?;
     let entry = files
         .iter()
         .find(|f| f.name == package::ENTRY)
         .map(|f| zeroize::Zeroizing::new(f.bytes.clone()));
-    package::read_package(entry.as_deref().map(Vec::as_slice), field, kind)
+    Ok(package::read_package(
+        entry.as_deref().map(Vec::as_slice),
+        field,
+        kind,
+    )?)
 }
 
 /// The placement parameters of an import form.

@@ -9,15 +9,14 @@ use keyward_store::{
     KIND_CERTIFICATE, LinkedJwk, NewCertificateEntry, StoreError,
 };
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::iso_ms;
-use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::Core;
+use crate::error::{CoreError, CoreResult};
 use crate::messages;
 
 /// A certificate as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateItem {
     pub id: String,
@@ -27,7 +26,7 @@ pub struct CertificateItem {
 }
 
 /// One environment's entry of a certificate.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateEnvironmentItem {
     pub environment_name: String,
@@ -68,14 +67,14 @@ impl From<&Certificate> for CertificateItem {
 
 /// Parses an uploaded PEM (one certificate or a chain in any order) or DER file into a chain,
 /// leaf first, with each certificate issued by the next.
-pub fn parse_upload(bytes: &[u8]) -> ApiResult<Vec<x509::Certificate>> {
+pub fn parse_upload(bytes: &[u8]) -> CoreResult<Vec<x509::Certificate>> {
     let certs =
-        x509::parse_certificates(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    x509::order_leaf_first(certs).map_err(|e| ApiError::bad_request(e.to_string()))
+        x509::parse_certificates(bytes).map_err(|e| CoreError::bad_request(e.to_string()))?;
+    x509::order_leaf_first(certs).map_err(|e| CoreError::bad_request(e.to_string()))
 }
 
 /// `parse_upload` for a file sent in another field than `pemEncodedFile`: messages name `field`.
-pub fn parse_upload_as(bytes: &[u8], field: &str) -> ApiResult<Vec<x509::Certificate>> {
+pub fn parse_upload_as(bytes: &[u8], field: &str) -> CoreResult<Vec<x509::Certificate>> {
     parse_upload(bytes).map_err(|mut e| {
         if let Some(rest) = e.message.strip_prefix("pemEncodedFile") {
             e.message = format!("{field}{rest}");
@@ -164,12 +163,12 @@ pub fn derivation(entries: Vec<NewCertificateEntry>) -> impl super::Derive + use
 /// from its merged entries (those kept and those imported), again when the certificate or its
 /// JWKs changed meanwhile (at most [`super::REDERIVE_ATTEMPTS`] times).
 pub async fn merge_one(
-    app: &AppState,
+    app: &Core,
     project_id: &str,
     merge: &CertificateMerge,
     action: JwkUpdateAction,
     audit: &keyward_store::AuditEntry,
-) -> ApiResult<Result<Vec<EnvDeployment>, StoreError>> {
+) -> CoreResult<Result<Vec<EnvDeployment>, StoreError>> {
     let merges = std::slice::from_ref(merge);
     if action == JwkUpdateAction::Nullify {
         return Ok(app
@@ -185,7 +184,7 @@ pub async fn merge_one(
             .store
             .source_jwks(KIND_CERTIFICATE, project_id, &merge.name)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(CoreError::internal)?;
         let rederived = match source {
             None => None,
             Some(source) => {
@@ -193,7 +192,7 @@ pub async fn merge_one(
                     .store
                     .certificate(project_id, &merge.name)
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(CoreError::internal)?;
                 let imported: Vec<&str> = merge
                     .entries
                     .iter()
@@ -231,13 +230,13 @@ pub async fn merge_one(
             done => return Ok(done.map(|(_, deployed)| deployed)),
         }
     }
-    Err(ApiError::bad_request(
+    Err(CoreError::bad_request(
         messages::jwks_changed_while_rederiving("Certificate", &merge.name),
     ))
 }
 
 /// The export ZIP: one `{name}-{environment}.cer` (DER) per environment entry.
-pub fn export_zip(cert: &Certificate, environment: Option<&str>) -> ApiResult<Vec<u8>> {
+pub fn export_zip(cert: &Certificate, environment: Option<&str>) -> CoreResult<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
@@ -247,8 +246,8 @@ pub fn export_zip(cert: &Certificate, environment: Option<&str>) -> ApiResult<Ve
         .filter(|e| environment.is_none_or(|env| env == e.environment_name))
     {
         zip.start_file(format!("{}-{}.cer", cert.name, e.environment_name), options)
-            .map_err(ApiError::internal)?;
-        zip.write_all(&e.leaf_der).map_err(ApiError::internal)?;
+            .map_err(CoreError::internal)?;
+        zip.write_all(&e.leaf_der).map_err(CoreError::internal)?;
     }
-    Ok(zip.finish().map_err(ApiError::internal)?.into_inner())
+    Ok(zip.finish().map_err(CoreError::internal)?.into_inner())
 }

@@ -3,10 +3,7 @@
 
 use std::io::Write;
 
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CoreError, CoreResult};
 use crate::messages;
 
 /// One environment's exportable file.
@@ -18,37 +15,36 @@ pub struct ExportFile {
     pub content_type: &'static str,
 }
 
+/// A download: its file name (already free of `"` and `\\`), media type and bytes.
+pub struct Download {
+    pub filename: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
 /// The file of `environment`, or (without one) a ZIP `<name>-<zip_suffix>.zip` of every file.
-pub fn export_response(
+pub fn export(
     name: &str,
     files: Vec<ExportFile>,
     environment: Option<&str>,
     zip_suffix: &str,
-) -> ApiResult<Response> {
+) -> CoreResult<Download> {
     let safe = name.replace(['"', '\\'], "");
     if let Some(env) = environment {
         let available: Vec<&str> = files.iter().map(|f| f.environment_name.as_str()).collect();
         let Some(file) = files.iter().find(|f| f.environment_name == env) else {
-            return Err(ApiError::bad_request(
+            return Err(CoreError::bad_request(
                 messages::no_material_for_environment(name, env, &available),
             ));
         };
-        let disposition = format!(
-            "attachment; filename=\"{safe}-{}{}\"",
-            env.replace(['"', '\\'], ""),
-            file.extension
-        );
-        return Ok((
-            [
-                (header::CONTENT_TYPE, file.content_type.to_owned()),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            file.bytes.clone(),
-        )
-            .into_response());
+        return Ok(Download {
+            filename: format!("{safe}-{}{}", env.replace(['"', '\\'], ""), file.extension),
+            content_type: file.content_type,
+            bytes: file.bytes.clone(),
+        });
     }
     if files.is_empty() {
-        return Err(ApiError::bad_request(messages::nothing_to_export(name)));
+        return Err(CoreError::bad_request(messages::nothing_to_export(name)));
     }
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
@@ -58,17 +54,13 @@ pub fn export_response(
             format!("{name}-{}{}", f.environment_name, f.extension),
             options,
         )
-        .map_err(ApiError::internal)?;
-        zip.write_all(&f.bytes).map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
+        zip.write_all(&f.bytes).map_err(CoreError::internal)?;
     }
-    let bytes = zip.finish().map_err(ApiError::internal)?.into_inner();
-    let disposition = format!("attachment; filename=\"{safe}-{zip_suffix}.zip\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    let bytes = zip.finish().map_err(CoreError::internal)?.into_inner();
+    Ok(Download {
+        filename: format!("{safe}-{zip_suffix}.zip"),
+        content_type: "application/octet-stream",
         bytes,
-    )
-        .into_response())
+    })
 }

@@ -20,9 +20,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use keyward_store::{Backend, Store, now_ms};
 use sha2::Sha256;
 
-use axum::http::StatusCode;
-
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CoreError, CoreResult};
 use crate::heavy::{HeavyError, HeavyWork};
 use crate::messages;
 use crate::permissions::Principal;
@@ -57,13 +55,13 @@ pub struct Auth {
 
 impl Auth {
     /// Loads (or creates, on first start) the pepper.
-    pub async fn new(store: Store) -> ApiResult<Auth> {
+    pub async fn new(store: Store) -> CoreResult<Auth> {
         let pepper = store
             .sealed_setting_or_init(PEPPER_SETTING, || {
                 zeroize::Zeroizing::new(random_bytes::<32>().to_vec())
             })
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(CoreError::internal)?;
         let ttl = (store.backend() == Backend::Postgres).then_some(SHARED_CACHE_TTL);
         Ok(Auth {
             store,
@@ -113,14 +111,14 @@ impl Auth {
     }
 
     /// Resolves an `Authorization` header value to a caller, or the documented 401.
-    pub async fn authenticate(&self, header: Option<&str>) -> ApiResult<Arc<Principal>> {
+    pub async fn authenticate(&self, header: Option<&str>) -> CoreResult<Arc<Principal>> {
         let token = header
             .and_then(|h| {
                 let (scheme, rest) = h.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             })
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized(messages::TOKEN_MISSING))?;
+            .ok_or_else(|| CoreError::unauthorized(messages::TOKEN_MISSING))?;
         let hash = self.hash_token(token);
         let generation = self.generation.load(Ordering::SeqCst);
         let cached = self.cache.read().ok().and_then(|c| c.get(&hash).cloned());
@@ -132,13 +130,13 @@ impl Auth {
                     .store
                     .token_owner(&hash)
                     .await
-                    .map_err(ApiError::internal)?
-                    .ok_or_else(|| ApiError::unauthorized(messages::TOKEN_INVALID))?;
+                    .map_err(CoreError::internal)?
+                    .ok_or_else(|| CoreError::unauthorized(messages::TOKEN_INVALID))?;
                 let grants = self
                     .store
                     .grants_of(&owner.user_id)
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(CoreError::internal)?;
                 let p = Arc::new(
                     Principal::new(
                         owner.user_id,
@@ -163,7 +161,7 @@ impl Auth {
             }
         };
         if principal.expires_at.is_some_and(|e| e <= now_ms()) {
-            return Err(ApiError::unauthorized(messages::TOKEN_EXPIRED));
+            return Err(CoreError::unauthorized(messages::TOKEN_EXPIRED));
         }
         self.touch(&principal.token_id);
         Ok(principal)
@@ -212,7 +210,7 @@ pub async fn verify_password_on(
     heavy: &HeavyWork,
     password: String,
     phc: String,
-) -> ApiResult<bool> {
+) -> CoreResult<bool> {
     heavy
         .run(move || verify_password(&password, &phc))
         .await
@@ -220,7 +218,7 @@ pub async fn verify_password_on(
 }
 
 /// The PHC string of a new password, computed on the heavy-work pool.
-pub async fn hash_password_on(heavy: &HeavyWork, password: String) -> ApiResult<String> {
+pub async fn hash_password_on(heavy: &HeavyWork, password: String) -> CoreResult<String> {
     heavy
         .run(move || hash_password(&password))
         .await
@@ -228,22 +226,19 @@ pub async fn hash_password_on(heavy: &HeavyWork, password: String) -> ApiResult<
 }
 
 /// A password's turn that did not come says so in its own words.
-fn password_busy(e: HeavyError) -> ApiError {
+fn password_busy(e: HeavyError) -> CoreError {
     match e {
-        HeavyError::Busy => ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: messages::PASSWORD_CHECKS_BUSY.to_owned(),
-        },
+        HeavyError::Busy => CoreError::busy(messages::PASSWORD_CHECKS_BUSY),
         other => other.into(),
     }
 }
 
 /// Argon2id PHC string of a password. CPU-heavy: call from a blocking task.
-pub fn hash_password(password: &str) -> ApiResult<String> {
+pub fn hash_password(password: &str) -> CoreResult<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(ApiError::internal)
+        .map_err(CoreError::internal)
 }
 
 /// Checks a password against its PHC string. CPU-heavy: call from a blocking task.

@@ -5,10 +5,9 @@ use keyward_jose::x509;
 use keyward_store::{Jwk, JwkMaterial};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
 use super::one_of;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CoreError, CoreResult};
 use crate::permissions::string_enum;
 
 string_enum!(
@@ -25,7 +24,7 @@ string_enum!(
 );
 
 /// Parses `useType` (`SIGNATURE`/`ENCRYPTION`, case-sensitive).
-pub fn parse_use(value: &str) -> ApiResult<KeyUse> {
+pub fn parse_use(value: &str) -> CoreResult<KeyUse> {
     one_of(
         "useType",
         value,
@@ -39,8 +38,8 @@ pub fn parse_use(value: &str) -> ApiResult<KeyUse> {
 }
 
 /// Parses `algorithm` in either spelling (`RS256`/`RSA256`, `RSA-OAEP-256`/`RSA_OAEP_256`, …).
-pub fn parse_algorithm(value: &str) -> ApiResult<Algorithm> {
-    Algorithm::parse(value).map_err(|e| ApiError::bad_request(e.to_string()))
+pub fn parse_algorithm(value: &str) -> CoreResult<Algorithm> {
+    Algorithm::parse(value).map_err(|e| CoreError::bad_request(e.to_string()))
 }
 
 /// The JWK of a certificate chain (leaf first): public members, `x5c`, `x5t`, `x5t#S256`, and the
@@ -78,7 +77,7 @@ pub fn rederive_material(jwk: &Jwk, chain: &[x509::Certificate]) -> Result<JwkMa
 }
 
 /// A JWK in lists: no key material.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JwkSummary {
     pub id: String,
@@ -102,24 +101,19 @@ pub struct JwkSummary {
 
 /// A JWK with its material: the per-type object (`rsa`, `ec`, `okp` or `oct`) and the complete
 /// RFC 7517 object in `jwk`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct JwkDetail {
     #[serde(flatten)]
     pub summary: JwkSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub rsa: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub ec: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub okp: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub oct: Option<Map<String, Value>>,
     /// The complete JWK exactly as a verifier consumes it.
-    #[schema(value_type = Object)]
     pub jwk: Value,
 }
 
@@ -150,8 +144,8 @@ impl From<&Jwk> for JwkSummary {
 }
 
 impl JwkDetail {
-    pub fn from_row(j: &Jwk) -> ApiResult<JwkDetail> {
-        let jwk: Value = serde_json::from_str(&j.jwk_json).map_err(ApiError::internal)?;
+    pub fn from_row(j: &Jwk) -> CoreResult<JwkDetail> {
+        let jwk: Value = serde_json::from_str(&j.jwk_json).map_err(CoreError::internal)?;
         let members: &[&str] = match j.kty.as_str() {
             "RSA" => &["n", "e", "d", "p", "q", "dp", "dq", "qi"],
             "EC" => &["crv", "x", "y", "d"],

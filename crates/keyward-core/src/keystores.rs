@@ -11,22 +11,21 @@ use keyward_store::{
     JwkMaterial, KeystoreDraft, LinkedJwk, NewKeystoreEntry, StoredKeystore, StoredKeystoreEntry,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::jwks::SourceType;
 use super::keys::{DeriveRequest, material_of, stored_parameters};
 use super::{environment_named, required};
-use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CoreError, CoreResult};
 use crate::heavy::HeavyWork;
 use crate::messages;
 use crate::permissions::Principal;
+use crate::{Core, Mutation};
 
 /// Longest time one keystore file may take to open.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A keystore as the API shows it: no file, no password.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeystoreItem {
     pub id: String,
@@ -36,7 +35,7 @@ pub struct KeystoreItem {
     pub key_store_environment_list: Vec<KeystoreEnvironmentItem>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeystoreEnvironmentItem {
     pub environment_name: String,
@@ -67,7 +66,7 @@ impl From<&StoredKeystore> for KeystoreItem {
 }
 
 /// One environment's keystore in a create/update request.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeystoreEnvironmentInput {
     pub environment_name: Option<String>,
@@ -84,7 +83,7 @@ pub struct KeystoreEnvironmentInput {
 }
 
 /// The body of create and of update (every field optional on update).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeystoreInput {
     pub name: Option<String>,
@@ -234,7 +233,7 @@ pub async fn open_keystore(
     declared: KeystoreType,
     password: String,
     key_password: Option<String>,
-) -> ApiResult<Extracted> {
+) -> CoreResult<Extracted> {
     let started = Instant::now();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let work = heavy.run(move || {
@@ -252,10 +251,10 @@ pub async fn open_keystore(
     let opened = tokio::select! {
         done = &mut work => done,
         Ok(()) = rx => tokio::time::timeout(OPEN_TIMEOUT, &mut work).await.map_err(|_| {
-            ApiError::bad_request(messages::keystore_open_timeout(OPEN_TIMEOUT.as_secs()))
+            CoreError::bad_request(messages::keystore_open_timeout(OPEN_TIMEOUT.as_secs()))
         })?,
     }?
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    .map_err(|e| CoreError::bad_request(e.to_string()))?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         entries = opened.entries.len(),
@@ -266,11 +265,11 @@ pub async fn open_keystore(
 
 /// Validates the per-environment inputs into entries: each file opened once, its alias checked.
 pub async fn entries_from_inputs(
-    app: &AppState,
+    app: &Core,
     inputs: &[KeystoreEnvironmentInput],
-) -> ApiResult<Vec<NewKeystoreEntry>> {
+) -> CoreResult<Vec<NewKeystoreEntry>> {
     if inputs.is_empty() {
-        return Err(ApiError::bad_request(messages::empty(
+        return Err(CoreError::bad_request(messages::empty(
             "keyStoreEnvironmentList",
         )));
     }
@@ -280,21 +279,21 @@ pub async fn entries_from_inputs(
         let file = required("file", input.file.as_deref())?;
         let password = match input.password.as_deref() {
             Some(p) if !p.is_empty() => p.to_owned(),
-            _ => return Err(ApiError::bad_request(messages::empty("password"))),
+            _ => return Err(CoreError::bad_request(messages::empty("password"))),
         };
         let declared = required("keyStoreType", input.key_store_type.as_deref())?;
         let declared: KeystoreType = declared
             .parse()
-            .map_err(|e: keyward_keystore::Error| ApiError::bad_request(e.to_string()))?;
+            .map_err(|e: keyward_keystore::Error| CoreError::bad_request(e.to_string()))?;
         let env = environment_named(app, &env_name).await?;
         if entries.iter().any(|e| e.environment_id == env.id) {
-            return Err(ApiError::bad_request(messages::environment_repeated(
+            return Err(CoreError::bad_request(messages::environment_repeated(
                 &env_name,
                 "keyStoreEnvironmentList",
             )));
         }
         let bytes = keyward_jose::b64::decode_standard_lenient(file.trim())
-            .map_err(|_| ApiError::bad_request(messages::KEYSTORE_FILE_NOT_BASE64))?;
+            .map_err(|_| CoreError::bad_request(messages::KEYSTORE_FILE_NOT_BASE64))?;
         let key_password = input.key_password.clone().filter(|p| !p.is_empty());
         let extracted =
             open_keystore(&app.heavy, bytes.clone(), declared, password, key_password).await?;
@@ -304,7 +303,7 @@ pub async fn entries_from_inputs(
             alias,
             keystore_type: declared.as_str().to_owned(),
             file: bytes,
-            extracted: serde_json::to_string(&extracted).map_err(ApiError::internal)?,
+            extracted: serde_json::to_string(&extracted).map_err(CoreError::internal)?,
         });
     }
     Ok(entries)
@@ -312,12 +311,12 @@ pub async fn entries_from_inputs(
 
 /// The given alias as the file spells it (it must exist), else the first private-key entry's,
 /// else the first entry's.
-fn default_alias(extracted: &Extracted, given: Option<&str>) -> ApiResult<String> {
+fn default_alias(extracted: &Extracted, given: Option<&str>) -> CoreResult<String> {
     match given.map(str::trim).filter(|a| !a.is_empty()) {
         Some(a) => extracted
             .entry(a)
             .map(|e| e.alias().to_owned())
-            .ok_or_else(|| ApiError::bad_request(alias_not_found(extracted, a))),
+            .ok_or_else(|| CoreError::bad_request(alias_not_found(extracted, a))),
         None => Ok(extracted
             .entries
             .iter()
@@ -347,7 +346,7 @@ fn alias_not_found(extracted: &Extracted, alias: &str) -> String {
     .to_string()
 }
 
-pub async fn draft_for_create(app: &AppState, body: &KeystoreInput) -> ApiResult<KeystoreDraft> {
+pub async fn draft_for_create(app: &Core, body: &KeystoreInput) -> CoreResult<KeystoreDraft> {
     let name = super::required_name("name", body.name.as_deref())?;
     let inputs = body
         .key_store_environment_list
@@ -363,13 +362,13 @@ pub async fn draft_for_create(app: &AppState, body: &KeystoreInput) -> ApiResult
 }
 
 pub async fn draft_for_update(
-    app: &AppState,
+    app: &Core,
     current: &StoredKeystore,
     body: &KeystoreInput,
-) -> ApiResult<KeystoreDraft> {
+) -> CoreResult<KeystoreDraft> {
     let name = match body.name.as_deref().map(str::trim) {
         None => current.name.clone(),
-        Some("") => return Err(ApiError::bad_request(messages::empty("name"))),
+        Some("") => return Err(CoreError::bad_request(messages::empty("name"))),
         Some(n) => {
             super::check_name("name", n)?;
             n.to_owned()
@@ -406,12 +405,12 @@ pub fn import_type(
     explicit: Option<&str>,
     bytes: &[u8],
     file_name: Option<&str>,
-) -> ApiResult<KeystoreType> {
+) -> CoreResult<KeystoreType> {
     if let Some(t) = explicit {
         return t
             .trim()
             .parse()
-            .map_err(|e: keyward_keystore::Error| ApiError::bad_request(e.to_string()));
+            .map_err(|e: keyward_keystore::Error| CoreError::bad_request(e.to_string()));
     }
     Ok(match keyward_keystore::detect(bytes) {
         Some(KeystoreType::Pkcs12) => KeystoreType::Pkcs12,
@@ -445,7 +444,7 @@ pub async fn draft_for_import(
     heavy: &HeavyWork,
     current: Option<&StoredKeystore>,
     import: KeystoreImport<'_>,
-) -> ApiResult<KeystoreDraft> {
+) -> CoreResult<KeystoreDraft> {
     let mut entries = Vec::new();
     for (env, bytes) in import.files {
         let declared = import_type(import.explicit_type, &bytes, import.file_name)?;
@@ -463,7 +462,7 @@ pub async fn draft_for_import(
             alias,
             keystore_type: declared.as_str().to_owned(),
             file: bytes,
-            extracted: serde_json::to_string(&extracted).map_err(ApiError::internal)?,
+            extracted: serde_json::to_string(&extracted).map_err(CoreError::internal)?,
         });
     }
     if let Some(current) = current {
@@ -579,12 +578,12 @@ pub fn rederive(
 /// gives a private JWK only to a caller who may read the keystore's private material (an
 /// admin-project keystore without that right gives the public JWK).
 pub async fn create_jwk_from_keystore(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     project: &keyward_store::Project,
     req: &DeriveRequest<'_>,
     audit: &keyward_store::AuditEntry,
-) -> ApiResult<crate::envelope::Success> {
+) -> CoreResult<Mutation<super::jwks::JwkSummary>> {
     let ks_name = required("keyStoreName", req.source_name)?;
     let env_name = required("environmentName", req.environment_name)?;
     let alias = required("aliasName", req.alias_name)?;
@@ -596,7 +595,7 @@ pub async fn create_jwk_from_keystore(
         async move { store.keystore(&id, name).await }
     })
     .await?
-    .ok_or_else(|| ApiError::bad_request(messages::keystore_not_found(&ks_name)))?;
+    .ok_or_else(|| CoreError::bad_request(messages::keystore_not_found(&ks_name)))?;
     let ks = found.source;
     let env = environment_named(app, &env_name).await?;
     let entry = ks
@@ -604,13 +603,13 @@ pub async fn create_jwk_from_keystore(
         .iter()
         .find(|e| e.environment_id == env.id)
         .ok_or_else(|| {
-            ApiError::bad_request(messages::keystore_lacks_environment(&ks_name, &env_name))
+            CoreError::bad_request(messages::keystore_lacks_environment(&ks_name, &env_name))
         })?;
-    let extracted = Extracted::parse(&entry.extracted).map_err(ApiError::internal)?;
+    let extracted = Extracted::parse(&entry.extracted).map_err(CoreError::internal)?;
     let stored_alias = extracted
         .entry(&alias)
         .map(|e| e.alias().to_owned())
-        .ok_or_else(|| ApiError::bad_request(alias_not_found(&extracted, &alias)))?;
+        .ok_or_else(|| CoreError::bad_request(alias_not_found(&extracted, &alias)))?;
     // A private key's consistency checks (RSA: ~0.6 ms at 2048 bits, more for larger keys) run
     // on the heavy-work pool.
     let jwk = {
@@ -631,9 +630,9 @@ pub async fn create_jwk_from_keystore(
                 )
             })
             .await?
-            .map_err(ApiError::bad_request)?
+            .map_err(CoreError::bad_request)?
     };
-    let mut material = material_of(&jwk).map_err(ApiError::internal)?;
+    let mut material = material_of(&jwk).map_err(CoreError::internal)?;
     if !found.private {
         material.jwk_json = keyward_store::public_members(&material.jwk_json);
     }
@@ -657,14 +656,11 @@ pub async fn create_jwk_from_keystore(
         .await
         .map_err(|e| match e {
             keyward_store::StoreError::AlreadyExists => {
-                ApiError::bad_request(messages::jwk_exists_on_create(&req.name))
+                CoreError::bad_request(messages::jwk_exists_on_create(&req.name))
             }
             other => other.into(),
         })?;
-    Ok(
-        crate::envelope::Success::one(super::jwks::JwkSummary::from(&jwk))
-            .deployment(app.publisher.settle(&deployed).await),
-    )
+    Ok(Mutation::new(super::jwks::JwkSummary::from(&jwk), deployed))
 }
 
 #[cfg(test)]

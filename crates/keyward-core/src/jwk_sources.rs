@@ -2,7 +2,6 @@
 //!
 //! Every path ends in one `Store::create_jwk` transaction; any failure before it stores nothing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_jose::alg::{self, Algorithm, KeyUse};
@@ -12,14 +11,11 @@ use keyward_store::{AuditEntry, JwkMaterial, NewJwk, Project, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 
 use super::jwks::{JwkSummary, SourceType};
 use super::one_of;
-use crate::envelope::Success;
-use crate::error::{ApiError, ApiResult};
-use crate::fetch::{self, FetchLimits};
-use crate::{AppState, messages};
+use crate::error::{CoreError, CoreResult};
+use crate::{Core, FetchLimits, Mutation, messages};
 
 /// `urlOptionConnectTimeout` default, ms.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: i64 = 5_000;
@@ -44,7 +40,7 @@ pub struct Origin {
 /// thumbprint, and stores it.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_from_text(
-    app: &AppState,
+    app: &Core,
     project: &Project,
     name: &str,
     description: Option<&str>,
@@ -52,7 +48,7 @@ pub async fn create_from_text(
     kid: Option<&str>,
     origin: Origin,
     audit: &AuditEntry,
-) -> ApiResult<Success> {
+) -> CoreResult<Mutation<JwkSummary>> {
     let kid = kid.map(str::trim).filter(|k| !k.is_empty());
     let mut jwk = keyward_jose::parse_jwk_or_set(text, kid).map_err(jose_err)?;
     let kid_given = jwk.kid.is_some();
@@ -99,8 +95,8 @@ fn times_of(text: &[u8], jwk: &Jwk) -> (Option<i64>, Option<i64>) {
 }
 
 /// The stored JSON of a parsed JWK: RFC 7517 members, then `nbf` / `exp` when the source had them.
-fn stored_json(text: &[u8], jwk: &Jwk) -> ApiResult<String> {
-    let mut json = serde_json::to_string(jwk).map_err(ApiError::internal)?;
+fn stored_json(text: &[u8], jwk: &Jwk) -> CoreResult<String> {
+    let mut json = serde_json::to_string(jwk).map_err(CoreError::internal)?;
     let (nbf, exp) = times_of(text, jwk);
     if nbf.is_some() || exp.is_some() {
         json.pop();
@@ -116,11 +112,11 @@ fn stored_json(text: &[u8], jwk: &Jwk) -> ApiResult<String> {
 }
 
 async fn store(
-    app: &AppState,
+    app: &Core,
     new: &NewJwk,
     short_duplicate: bool,
     audit: &AuditEntry,
-) -> ApiResult<Success> {
+) -> CoreResult<Mutation<JwkSummary>> {
     // The record names the JWK made, whatever the request looked like.
     let audit = AuditEntry {
         object_name: Some(new.name.clone()),
@@ -132,20 +128,20 @@ async fn store(
         .await
         .map_err(|e| match e {
             StoreError::AlreadyExists if short_duplicate => {
-                ApiError::bad_request(messages::jwk_exists(&new.name))
+                CoreError::bad_request(messages::jwk_exists(&new.name))
             }
             StoreError::AlreadyExists => {
-                ApiError::bad_request(messages::jwk_exists_on_create(&new.name))
+                CoreError::bad_request(messages::jwk_exists_on_create(&new.name))
             }
             other => other.into(),
         })?;
-    Ok(Success::one(JwkSummary::from(&jwk)).deployment(app.publisher.settle(&deployed).await))
+    Ok(Mutation::new(JwkSummary::from(&jwk), deployed))
 }
 
 /// COPY_PASTE / parse-from-clipboard.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_from_paste(
-    app: &AppState,
+    app: &Core,
     project: &Project,
     name: &str,
     description: Option<&str>,
@@ -153,10 +149,10 @@ pub async fn create_from_paste(
     kid: Option<&str>,
     environment_list: Option<&[String]>,
     audit: &AuditEntry,
-) -> ApiResult<Success> {
+) -> CoreResult<Mutation<JwkSummary>> {
     let text = match jwk_str {
         Some(t) if !t.trim().is_empty() => t,
-        _ => return Err(ApiError::bad_request(messages::empty("jwkStr"))),
+        _ => return Err(CoreError::bad_request(messages::empty("jwkStr"))),
     };
     let environment_ids = super::environment_list(app, environment_list).await?;
     create_from_text(
@@ -185,10 +181,12 @@ pub struct UrlRequest<'a> {
     pub size_limit: Option<i64>,
 }
 
-fn bounded(field: &str, value: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
+fn bounded(field: &str, value: Option<i64>, default: i64, max: i64) -> CoreResult<i64> {
     let v = value.unwrap_or(default);
     if v < 1 || v > max {
-        return Err(ApiError::bad_request(messages::out_of_range(field, v, max)));
+        return Err(CoreError::bad_request(messages::out_of_range(
+            field, v, max,
+        )));
     }
     Ok(v)
 }
@@ -196,7 +194,7 @@ fn bounded(field: &str, value: Option<i64>, default: i64, max: i64) -> ApiResult
 /// URL / parse-from-url: fetch under the server's policy, then parse as COPY_PASTE.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_from_url(
-    app: &AppState,
+    app: &Core,
     project: &Project,
     name: &str,
     description: Option<&str>,
@@ -204,10 +202,10 @@ pub async fn create_from_url(
     kid: Option<&str>,
     environment_list: Option<&[String]>,
     audit: &AuditEntry,
-) -> ApiResult<Success> {
+) -> CoreResult<Mutation<JwkSummary>> {
     let url = match req.url.map(str::trim) {
         Some(u) if !u.is_empty() => u.to_owned(),
-        _ => return Err(ApiError::bad_request(messages::URL_REQUIRED)),
+        _ => return Err(CoreError::bad_request(messages::URL_REQUIRED)),
     };
     let limits = FetchLimits {
         connect_timeout: ms(bounded(
@@ -228,7 +226,7 @@ pub async fn create_from_url(
             DEFAULT_SIZE_LIMIT,
             MAX_SIZE_LIMIT,
         )?)
-        .map_err(ApiError::internal)?,
+        .map_err(CoreError::internal)?,
     };
     // A duplicate name or an unknown environment is refused before any network traffic.
     let environment_ids = super::environment_list(app, environment_list).await?;
@@ -236,16 +234,15 @@ pub async fn create_from_url(
         .store
         .jwk(&project.id, name)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(CoreError::internal)?
         .is_some()
     {
-        return Err(ApiError::bad_request(messages::jwk_exists_on_create(name)));
+        return Err(CoreError::bad_request(messages::jwk_exists_on_create(name)));
     }
-    let policy = Arc::new(app.config.fetch.clone());
     let started = std::time::Instant::now();
-    let body = fetch::fetch(&policy, &url, &limits).await.map_err(|e| {
+    let body = app.fetcher.fetch(&url, &limits).await.map_err(|e| {
         tracing::info!(url = %url, error = %e, "JWK fetch refused or failed");
-        ApiError::bad_request(messages::jwk_fetch_failed(&url, &e.to_string()))
+        CoreError::bad_request(messages::jwk_fetch_failed(&url, &e))
     })?;
     tracing::debug!(url = %url, bytes = body.len(), ms = started.elapsed().as_millis() as u64, "JWK fetched");
     create_from_text(
@@ -272,7 +269,7 @@ fn ms(v: i64) -> Duration {
 // ---- generate ----------------------------------------------------------------------------------
 
 /// A per-type sub-object of the generate request (`rsa`, `ec`, `oct`, `okp`).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateParams {
     /// RSA: 2048, 3072, 4096; OCT: 128, 192, 256.
@@ -298,10 +295,10 @@ pub struct GenerateParams {
 }
 
 /// The body of `POST …/jwks/generate`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateRequest {
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     description: Option<String>,
     /// `RSA`, `EC`, `OCT` or `OKP`.
     #[serde(rename = "type")]
@@ -323,8 +320,8 @@ pub struct GenerateRequest {
 /// `type` of a generated JWK.
 pub const KEY_TYPES: &[&str] = &["RSA", "EC", "OCT", "OKP"];
 
-fn jose_err(e: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(e.to_string())
+fn jose_err(e: impl std::fmt::Display) -> CoreError {
+    CoreError::bad_request(e.to_string())
 }
 
 /// The default algorithm of a generated key (documented in README):
@@ -390,7 +387,7 @@ fn wrap_size(alg: Algorithm) -> Option<u32> {
 
 /// Parses an ISO-8601 date-time: RFC 3339 (`2026-01-01T00:00:00Z`, offsets, fractions), or
 /// without offset (taken as UTC).
-fn parse_time(field: &str, value: &str) -> ApiResult<OffsetDateTime> {
+fn parse_time(field: &str, value: &str) -> CoreResult<OffsetDateTime> {
     use time::format_description::well_known::{Iso8601, Rfc3339};
     let v = value.trim();
     if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
@@ -402,7 +399,7 @@ fn parse_time(field: &str, value: &str) -> ApiResult<OffsetDateTime> {
     if let Ok(t) = time::PrimitiveDateTime::parse(v, &Iso8601::DEFAULT) {
         return Ok(t.assume_utc());
     }
-    Err(ApiError::bad_request(messages::date_time_invalid(
+    Err(CoreError::bad_request(messages::date_time_invalid(
         field, value,
     )))
 }
@@ -421,9 +418,9 @@ struct Generated {
 }
 
 /// Validates the request, generates (RSA off the async runtime), and returns the JWK row.
-async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<Generated> {
+async fn generate_material(app: &Core, req: &GenerateRequest) -> CoreResult<Generated> {
     let key_type = match req.key_type.as_deref().map(str::trim) {
-        None | Some("") => return Err(ApiError::bad_request(messages::JWK_TYPE_EMPTY)),
+        None | Some("") => return Err(CoreError::bad_request(messages::JWK_TYPE_EMPTY)),
         Some(t) => one_of(
             "type",
             t,
@@ -438,21 +435,21 @@ async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<G
         _ => ("okp", &req.okp),
     };
     let Some(params) = params else {
-        return Err(ApiError::bad_request(messages::empty(field)));
+        return Err(CoreError::bad_request(messages::empty(field)));
     };
-    let key_size = || -> ApiResult<u32> {
+    let key_size = || -> CoreResult<u32> {
         let size = params
             .key_size
-            .ok_or_else(|| ApiError::bad_request(messages::empty("keySize")))?;
+            .ok_or_else(|| CoreError::bad_request(messages::empty("keySize")))?;
         Ok(u32::try_from(size).unwrap_or(0))
     };
-    let curve = || -> ApiResult<&str> {
+    let curve = || -> CoreResult<&str> {
         params
             .curve_type
             .as_deref()
             .map(str::trim)
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| ApiError::bad_request(messages::empty("curveType")))
+            .ok_or_else(|| CoreError::bad_request(messages::empty("curveType")))
     };
     let spec = match key_type {
         "RSA" => GenerateSpec::Rsa { bits: key_size()? },
@@ -467,14 +464,14 @@ async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<G
     // Size checks up front (generate() repeats them) so nothing slow runs on a bad request.
     match spec {
         GenerateSpec::Rsa { bits } if !matches!(bits, 2048 | 3072 | 4096) => {
-            return Err(ApiError::bad_request(messages::not_one_of(
+            return Err(CoreError::bad_request(messages::not_one_of(
                 "keySize",
                 &params.key_size.unwrap_or_default().to_string(),
                 &["2048", "3072", "4096"],
             )));
         }
         GenerateSpec::Oct { bits } if !matches!(bits, 128 | 192 | 256) => {
-            return Err(ApiError::bad_request(messages::not_one_of(
+            return Err(CoreError::bad_request(messages::not_one_of(
                 "keySize",
                 &params.key_size.unwrap_or_default().to_string(),
                 &["128", "192", "256"],
@@ -505,7 +502,7 @@ async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<G
     if let (GenerateSpec::Oct { bits }, Some(need)) = (spec, wrap_size(alg))
         && bits != need
     {
-        return Err(ApiError::bad_request(messages::wrap_key_size(
+        return Err(CoreError::bad_request(messages::wrap_key_size(
             alg.jose_name(),
             need,
             bits,
@@ -538,7 +535,7 @@ async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<G
         _ => plus_one_year(nbf),
     };
     if exp <= nbf {
-        return Err(ApiError::bad_request(messages::EXPIRATION_NOT_AFTER_NBF));
+        return Err(CoreError::bad_request(messages::EXPIRATION_NOT_AFTER_NBF));
     }
     let given_kid = req
         .kid
@@ -569,16 +566,16 @@ async fn generate_material(app: &AppState, req: &GenerateRequest) -> ApiResult<G
     })
 }
 
-fn run_generate(spec: &GenerateSpec) -> ApiResult<Jwk> {
+fn run_generate(spec: &GenerateSpec) -> CoreResult<Jwk> {
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     keyward_jose::generate(spec, &mut rng).map_err(jose_err)
 }
 
 /// The JWK's JSON (RFC 7517 member order) followed by `nbf` and `exp` (NumericDate seconds).
-fn with_times(jwk: &Jwk, nbf: i64, exp: i64) -> ApiResult<String> {
-    let mut json = serde_json::to_string(jwk).map_err(ApiError::internal)?;
+fn with_times(jwk: &Jwk, nbf: i64, exp: i64) -> CoreResult<String> {
+    let mut json = serde_json::to_string(jwk).map_err(CoreError::internal)?;
     if json.pop() != Some('}') {
-        return Err(ApiError::internal("a JWK did not serialise as an object"));
+        return Err(CoreError::internal("a JWK did not serialise as an object"));
     }
     json.push_str(&format!(",\"nbf\":{nbf},\"exp\":{exp}}}"));
     Ok(json)
@@ -586,13 +583,13 @@ fn with_times(jwk: &Jwk, nbf: i64, exp: i64) -> ApiResult<String> {
 
 /// `POST …/jwks/generate`.
 pub async fn generate(
-    app: &AppState,
+    app: &Core,
     project: &Project,
     req: &GenerateRequest,
     audit: &AuditEntry,
-) -> ApiResult<Success> {
+) -> CoreResult<Mutation<JwkSummary>> {
     let name = match req.name.as_deref().map(str::trim) {
-        None | Some("") => return Err(ApiError::bad_request(messages::JWK_NAME_EMPTY)),
+        None | Some("") => return Err(CoreError::bad_request(messages::JWK_NAME_EMPTY)),
         Some(n) => n.to_owned(),
     };
     super::check_name("name", &name)?;
@@ -600,10 +597,12 @@ pub async fn generate(
         .store
         .jwk(&project.id, &name)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(CoreError::internal)?
         .is_some()
     {
-        return Err(ApiError::bad_request(messages::jwk_exists_on_create(&name)));
+        return Err(CoreError::bad_request(messages::jwk_exists_on_create(
+            &name,
+        )));
     }
     let environment_ids = super::environment_list(app, req.environment_list.as_deref()).await?;
     let started = std::time::Instant::now();
@@ -634,20 +633,20 @@ pub async fn generate(
 
 /// The JWK Set document of a stored JWK and its file name.
 pub async fn export_file(
-    app: &AppState,
+    app: &Core,
     project: &Project,
     name: &str,
     public_only: bool,
-) -> ApiResult<(String, Vec<u8>)> {
+) -> CoreResult<(String, Vec<u8>)> {
     let jwk = app
         .store
         .jwk(&project.id, name)
         .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::bad_request(messages::jwk_not_found(name)))?;
+        .map_err(CoreError::internal)?
+        .ok_or_else(|| CoreError::bad_request(messages::jwk_not_found(name)))?;
     let (file, json) = if public_only {
         if jwk.kty == "oct" {
-            return Err(ApiError::bad_request(messages::jwk_symmetric_public_only(
+            return Err(CoreError::bad_request(messages::jwk_symmetric_public_only(
                 name,
             )));
         }
@@ -659,12 +658,12 @@ pub async fn export_file(
     } else {
         (format!("{name}.json"), jwk.jwk_json)
     };
-    let value: Value = serde_json::from_str(&json).map_err(ApiError::internal)?;
+    let value: Value = serde_json::from_str(&json).map_err(CoreError::internal)?;
     if !value.is_object() {
-        return Err(ApiError::internal("a stored JWK is not a JSON object"));
+        return Err(CoreError::internal("a stored JWK is not a JSON object"));
     }
     let doc = serde_json::json!({ "keys": [value] });
-    let body = serde_json::to_vec_pretty(&doc).map_err(ApiError::internal)?;
+    let body = serde_json::to_vec_pretty(&doc).map_err(CoreError::internal)?;
     Ok((file, body))
 }
 
@@ -681,16 +680,16 @@ pub struct ImportRequest {
 
 /// `POST …/jwks/import-file`: parsed like parse-from-clipboard; stored as `COPY_PASTE`.
 pub async fn import_file(
-    app: &AppState,
+    app: &Core,
     project: &Project,
     req: ImportRequest,
     audit: &AuditEntry,
-) -> ApiResult<Success> {
+) -> CoreResult<Mutation<JwkSummary>> {
     let name = super::required_name("jwkName", req.name.as_deref())?;
     let kid = super::required("kid", req.kid.as_deref())?;
     let file = match req.file {
         Some(f) if !f.iter().all(u8::is_ascii_whitespace) => f,
-        _ => return Err(ApiError::bad_request(messages::empty("jwkFile"))),
+        _ => return Err(CoreError::bad_request(messages::empty("jwkFile"))),
     };
     let environment_ids = super::environment_list(app, req.environment_list.as_deref()).await?;
     let kid_text = kid.as_str();

@@ -1,24 +1,13 @@
-//! Services: the rules between a parsed request and the store.
-
-pub mod agents;
-pub mod certificates;
-pub mod file_export;
-pub mod identity;
-pub mod jwk_sources;
-pub mod jwks;
-pub mod keys;
-pub mod keystores;
-pub mod package;
-
-pub use agents::{agent_bundle, environment_revision};
+//! The rules every operation shares: which project and sources a caller reaches, names, enums,
+//! environment lists, and the re-derivation of a source's JWKs before its update.
 
 use keyward_store::{
     Environment, JwkMaterial, JwkUpdateAction, LinkedJwk, Project, Rederived, SourceJwks,
     StoreError,
 };
 
-use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::Core;
+use crate::error::{CoreError, CoreResult};
 use crate::messages;
 use crate::permissions::{Need, Principal};
 
@@ -33,29 +22,29 @@ pub const ADMIN_PROJECT: &str = "admin";
 /// A missing project and a project the caller is not a member of give the same answer, so the
 /// API does not reveal which projects exist.
 pub async fn project_for(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     name: &str,
     need: Need,
-) -> ApiResult<Project> {
+) -> CoreResult<Project> {
     if name.trim().is_empty() {
-        return Err(ApiError::bad_request(messages::empty("projectName")));
+        return Err(CoreError::bad_request(messages::empty("projectName")));
     }
     let project = app
         .store
         .project_by_name(name)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
     let project = match project {
         Some(p) if caller.is_member(&p.id) => p,
         _ => {
-            return Err(ApiError::bad_request(messages::project_not_accessible(
+            return Err(CoreError::bad_request(messages::project_not_accessible(
                 name,
             )));
         }
     };
     if !caller.may(&project.id, need) {
-        return Err(ApiError::denied());
+        return Err(CoreError::denied());
     }
     Ok(project)
 }
@@ -74,16 +63,19 @@ pub struct InScope<T> {
 /// the admin project learns nothing of what it holds (the answer is "not found", as for a name
 /// that exists nowhere); one who may not read private material there gets public members only.
 pub async fn source_in_scope<T, F, Fut>(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     project: &Project,
     find: F,
-) -> ApiResult<Option<InScope<T>>>
+) -> CoreResult<Option<InScope<T>>>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = keyward_store::Result<Option<T>>>,
 {
-    if let Some(source) = find(project.id.clone()).await.map_err(ApiError::internal)? {
+    if let Some(source) = find(project.id.clone())
+        .await
+        .map_err(CoreError::internal)?
+    {
         return Ok(Some(InScope {
             source,
             private: caller.may_read_private(&project.id),
@@ -96,13 +88,13 @@ where
         .store
         .project_by_name(ADMIN_PROJECT)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
     let Some(admin) = admin.filter(|a| caller.is_member(&a.id)) else {
         return Ok(None);
     };
     Ok(find(admin.id.clone())
         .await
-        .map_err(ApiError::internal)?
+        .map_err(CoreError::internal)?
         .map(|source| InScope {
             source,
             private: caller.may_read_private(&admin.id),
@@ -110,20 +102,20 @@ where
 }
 
 /// Resolves an environment by name.
-pub async fn environment_named(app: &AppState, name: &str) -> ApiResult<Environment> {
+pub async fn environment_named(app: &Core, name: &str) -> CoreResult<Environment> {
     app.store
         .environment_by_name(name)
         .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::bad_request(messages::environment_not_accessible(name)))
+        .map_err(CoreError::internal)?
+        .ok_or_else(|| CoreError::bad_request(messages::environment_not_accessible(name)))
 }
 
 /// The environments of an `environmentList` extension, by id: `None` when it is not given (the
 /// JWK then follows every environment); each name must exist, and the list must not be empty.
 pub async fn environment_list(
-    app: &AppState,
+    app: &Core,
     names: Option<&[String]>,
-) -> ApiResult<Option<Vec<String>>> {
+) -> CoreResult<Option<Vec<String>>> {
     let Some(names) = names else {
         return Ok(None);
     };
@@ -138,22 +130,22 @@ pub async fn environment_list(
         }
     }
     if ids.is_empty() {
-        return Err(ApiError::bad_request(messages::empty("environmentList")));
+        return Err(CoreError::bad_request(messages::empty("environmentList")));
     }
     Ok(Some(ids))
 }
 
 /// A required, non-blank text field.
-pub fn required(field: &str, value: Option<&str>) -> ApiResult<String> {
+pub fn required(field: &str, value: Option<&str>) -> CoreResult<String> {
     match value.map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v.to_owned()),
-        _ => Err(ApiError::bad_request(messages::empty(field))),
+        _ => Err(CoreError::bad_request(messages::empty(field))),
     }
 }
 
 /// A required object name: non-blank, at most 200 characters, no whitespace, control characters
 /// or path separators (names travel in URL paths).
-pub fn required_name(field: &str, value: Option<&str>) -> ApiResult<String> {
+pub fn required_name(field: &str, value: Option<&str>) -> CoreResult<String> {
     let v = required(field, value)?;
     check_name(field, &v)?;
     Ok(v)
@@ -164,7 +156,7 @@ pub fn required_name(field: &str, value: Option<&str>) -> ApiResult<String> {
 /// control character (Cc), no format character (Cf: zero-width and bidirectional controls, which
 /// make two different names look alike or reorder what a reader sees, CVE-2021-42574 "Trojan
 /// Source"), no path separator.
-pub fn check_name(field: &str, v: &str) -> ApiResult<()> {
+pub fn check_name(field: &str, v: &str) -> CoreResult<()> {
     let ok = v.chars().count() <= MAX_NAME_CHARS
         && !v
             .chars()
@@ -172,7 +164,7 @@ pub fn check_name(field: &str, v: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(messages::invalid_name(field)))
+        Err(CoreError::bad_request(messages::invalid_name(field)))
     }
 }
 
@@ -214,8 +206,8 @@ pub fn one_of<T>(
     value: &str,
     parse: impl Fn(&str) -> Option<T>,
     names: &[&str],
-) -> ApiResult<T> {
-    parse(value).ok_or_else(|| ApiError::bad_request(messages::not_one_of(field, value, names)))
+) -> CoreResult<T> {
+    parse(value).ok_or_else(|| CoreError::bad_request(messages::not_one_of(field, value, names)))
 }
 
 /// Formats unix milliseconds as `2024-01-01T00:00:00.000Z`.
@@ -248,12 +240,12 @@ impl<F> Derive for F where
 /// pool: never on an async worker, never inside a write transaction. A refusal of the derivation
 /// is the request's answer (400).
 pub async fn derive_on_pool(
-    app: &AppState,
+    app: &Core,
     source: &SourceJwks,
     project_id: &str,
     action: JwkUpdateAction,
     derive: impl Derive,
-) -> ApiResult<Rederived> {
+) -> CoreResult<Rederived> {
     let in_scope = source.in_scope(project_id, action);
     let updates = if in_scope.is_empty() {
         Vec::new()
@@ -261,7 +253,7 @@ pub async fn derive_on_pool(
         app.heavy
             .run(move || derive(&in_scope))
             .await?
-            .map_err(ApiError::bad_request)?
+            .map_err(CoreError::bad_request)?
     };
     Ok(source.derived(updates))
 }
@@ -272,14 +264,14 @@ pub async fn derive_on_pool(
 /// source or its JWKs moved in between, it derives again, at most [`REDERIVE_ATTEMPTS`] times.
 /// `action` `None` or `Nullify`: nothing is derived and `mutate` gets `None`.
 pub async fn with_rederived<T, D, M, Fut>(
-    app: &AppState,
+    app: &Core,
     kind: &str,
     project_id: &str,
     name: &str,
     action: Option<JwkUpdateAction>,
     mut derive: impl FnMut() -> D,
     mut mutate: M,
-) -> ApiResult<Result<T, StoreError>>
+) -> CoreResult<Result<T, StoreError>>
 where
     D: Derive,
     M: FnMut(Option<Rederived>) -> Fut,
@@ -293,7 +285,7 @@ where
             .store
             .source_jwks(kind, project_id, name)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(CoreError::internal)?;
         let rederived = match source {
             Some(source) => Some(derive_on_pool(app, &source, project_id, action, derive()).await?),
             None => None,
@@ -305,7 +297,7 @@ where
             done => return Ok(done),
         }
     }
-    Err(ApiError::bad_request(
+    Err(CoreError::bad_request(
         messages::jwks_changed_while_rederiving(kind_word(kind), name),
     ))
 }

@@ -7,8 +7,8 @@ use keyward_store::{Environment, KIND_CERTIFICATE, KIND_JWK, KIND_KEY, KIND_KEYS
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::Core;
+use crate::error::{CoreError, CoreResult};
 use crate::permissions::{Need, Principal};
 
 /// Attempts at reading a bundle while the environment keeps changing underneath.
@@ -73,11 +73,11 @@ pub struct KeystoreFile {
 /// material (private and secret keys, keystore files, private JWK members) is carried only for
 /// projects where the token's owner deploys (`SECRETS`+`DEPLOY_UNDEPLOY`, 00-product §1).
 pub async fn agent_bundle(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     env: &Environment,
     only: Option<&[String]>,
-) -> ApiResult<Bundle> {
+) -> CoreResult<Bundle> {
     let mut last = None;
     for _ in 0..CONSISTENT_READ_ATTEMPTS {
         let before = environment_revision(app, &env.id).await?;
@@ -88,31 +88,31 @@ pub async fn agent_bundle(
         last = Some(bundle);
     }
     // Still changing: the last read is a state at least as new as its revision number.
-    last.ok_or_else(|| ApiError::internal("no bundle read"))
+    last.ok_or_else(|| CoreError::internal("no bundle read"))
 }
 
 /// An environment's current revision (0 for one that does not exist).
-pub async fn environment_revision(app: &AppState, environment_id: &str) -> ApiResult<i64> {
+pub async fn environment_revision(app: &Core, environment_id: &str) -> CoreResult<i64> {
     Ok(app
         .store
         .environment_revision(environment_id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(CoreError::internal)?
         .unwrap_or_default())
 }
 
 async fn read_bundle(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     env: &Environment,
     only: Option<&[String]>,
     revision: i64,
-) -> ApiResult<Bundle> {
+) -> CoreResult<Bundle> {
     let store = &app.store;
     let deployed = store
         .deployed_objects(&env.id)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
     let is_deployed: HashSet<(&str, &str)> = deployed
         .iter()
         .map(|(kind, id, _, _)| (kind.as_str(), id.as_str()))
@@ -126,7 +126,7 @@ async fn read_bundle(
         let Some(project) = store
             .project_by_id(project_id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(CoreError::internal)?
         else {
             continue;
         };
@@ -145,7 +145,7 @@ async fn read_bundle(
         for cert in store
             .list_certificates(project_id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(CoreError::internal)?
         {
             if !is_deployed.contains(&(KIND_CERTIFICATE, cert.id.as_str())) {
                 continue;
@@ -162,7 +162,7 @@ async fn read_bundle(
         for key in store
             .list_keys(project_id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(CoreError::internal)?
         {
             let public = key.key_type == super::keys::KeyType::Public.as_str();
             if !is_deployed.contains(&(KIND_KEY, key.id.as_str())) || !(private || public) {
@@ -188,7 +188,7 @@ async fn read_bundle(
         for ks in store
             .list_keystores(project_id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(CoreError::internal)?
         {
             if !is_deployed.contains(&(KIND_KEYSTORE, ks.id.as_str())) || !private {
                 continue;
@@ -204,7 +204,7 @@ async fn read_bundle(
         if let Some(published) = store
             .published_jwks(&project.name, &env.name, None, 0)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(CoreError::internal)?
         {
             let keys: Vec<Value> = published
                 .keys
@@ -216,7 +216,7 @@ async fn read_bundle(
         let jwks: Vec<_> = store
             .list_jwks(project_id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(CoreError::internal)?
             .into_iter()
             .filter(|j| is_deployed.contains(&(KIND_JWK, j.id.as_str())))
             .collect();

@@ -30,7 +30,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CoreError, CoreResult};
 use crate::heavy::HeavyWork;
 use crate::messages;
 
@@ -182,21 +182,19 @@ pub fn open(bytes: &[u8], passphrase: &[u8]) -> Result<Vec<u8>, OpenError> {
         .map_err(|_| OpenError::WrongPassphrase)
 }
 
-/// The passphrase of the request: the header decoded from base64 (`None` without the header).
-pub fn passphrase(
-    headers: &axum::http::HeaderMap,
-) -> ApiResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
-    let Some(value) = headers.get(PASSPHRASE_HEADER) else {
+/// The passphrase of the request: the value of the [`PASSPHRASE_HEADER`] decoded from base64
+/// (`None` without the header).
+pub fn passphrase(value: Option<&[u8]>) -> CoreResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    let Some(value) = value else {
         return Ok(None);
     };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request(messages::PACKAGE_PASSPHRASE_NOT_BASE64))?;
+    let text = std::str::from_utf8(value)
+        .map_err(|_| CoreError::bad_request(messages::PACKAGE_PASSPHRASE_NOT_BASE64))?;
     if text.trim().is_empty() {
         return Ok(None);
     }
     let bytes = keyward_jose::b64::decode_standard_lenient(text.trim())
-        .map_err(|_| ApiError::bad_request(messages::PACKAGE_PASSPHRASE_NOT_BASE64))?;
+        .map_err(|_| CoreError::bad_request(messages::PACKAGE_PASSPHRASE_NOT_BASE64))?;
     if bytes.is_empty() {
         return Ok(None);
     }
@@ -208,12 +206,12 @@ pub async fn seal_blocking(
     heavy: &HeavyWork,
     zip: Vec<u8>,
     passphrase: zeroize::Zeroizing<Vec<u8>>,
-) -> ApiResult<Vec<u8>> {
-    let _slot = KDF.acquire().await.map_err(ApiError::internal)?;
+) -> CoreResult<Vec<u8>> {
+    let _slot = KDF.acquire().await.map_err(CoreError::internal)?;
     heavy
         .run(move || seal(&zip, &passphrase, KdfParams::EXPORT))
         .await?
-        .ok_or_else(|| ApiError::bad_request(messages::PACKAGE_ENCRYPT_FAILED))
+        .ok_or_else(|| CoreError::bad_request(messages::PACKAGE_ENCRYPT_FAILED))
 }
 
 /// The ZIP inside an uploaded package: as is, or opened with the request's passphrase.
@@ -221,21 +219,21 @@ pub async fn unsealed(
     heavy: &HeavyWork,
     bytes: Vec<u8>,
     passphrase: Option<zeroize::Zeroizing<Vec<u8>>>,
-) -> ApiResult<Vec<u8>> {
+) -> CoreResult<Vec<u8>> {
     if !is_sealed(&bytes) {
         return Ok(bytes);
     }
     let Some(passphrase) = passphrase else {
-        return Err(ApiError::bad_request(messages::PACKAGE_NEEDS_PASSPHRASE));
+        return Err(CoreError::bad_request(messages::PACKAGE_NEEDS_PASSPHRASE));
     };
     // Refuse a crafted header before waiting for a derivation slot.
-    sealed_params(&bytes).map_err(|_| ApiError::bad_request(messages::PACKAGE_UNREADABLE))?;
-    let _slot = KDF.acquire().await.map_err(ApiError::internal)?;
+    sealed_params(&bytes).map_err(|_| CoreError::bad_request(messages::PACKAGE_UNREADABLE))?;
+    let _slot = KDF.acquire().await.map_err(CoreError::internal)?;
     heavy
         .run(move || open(&bytes, &passphrase))
         .await?
         .map_err(|e| {
-            ApiError::bad_request(match e {
+            CoreError::bad_request(match e {
                 OpenError::Unreadable => messages::PACKAGE_UNREADABLE,
                 OpenError::WrongPassphrase => messages::PACKAGE_WRONG_PASSPHRASE,
             })
@@ -306,7 +304,7 @@ pub const KIND_KEY: &str = "CRYPTO_KEY_INFO";
 pub const KIND_KEYSTORE: &str = "KEY_STORE";
 
 /// The ZIP of one package document.
-pub fn zip_package<T: Serialize>(kind: &str, object: T) -> ApiResult<Vec<u8>> {
+pub fn zip_package<T: Serialize>(kind: &str, object: T) -> CoreResult<Vec<u8>> {
     use std::io::Write;
     let doc = Package {
         format: FORMAT.to_owned(),
@@ -316,13 +314,14 @@ pub fn zip_package<T: Serialize>(kind: &str, object: T) -> ApiResult<Vec<u8>> {
         object,
     };
     let json =
-        zeroize::Zeroizing::new(serde_json::to_vec_pretty(&doc).map_err(ApiError::internal)?);
+        zeroize::Zeroizing::new(serde_json::to_vec_pretty(&doc).map_err(CoreError::internal)?);
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
-    zip.start_file(ENTRY, options).map_err(ApiError::internal)?;
-    zip.write_all(&json).map_err(ApiError::internal)?;
-    Ok(zip.finish().map_err(ApiError::internal)?.into_inner())
+    zip.start_file(ENTRY, options)
+        .map_err(CoreError::internal)?;
+    zip.write_all(&json).map_err(CoreError::internal)?;
+    Ok(zip.finish().map_err(CoreError::internal)?.into_inner())
 }
 
 /// The package document of kind `kind`, given the bytes of the ZIP's [`ENTRY`] (`None`: the ZIP
@@ -331,8 +330,8 @@ pub fn read_package<T: for<'de> Deserialize<'de>>(
     entry: Option<&[u8]>,
     file_field: &str,
     kind: &str,
-) -> ApiResult<T> {
-    let not_a_package = || ApiError::bad_request(messages::not_a_package(file_field, kind));
+) -> CoreResult<T> {
+    let not_a_package = || CoreError::bad_request(messages::not_a_package(file_field, kind));
     let entry = entry.ok_or_else(not_a_package)?;
     let header: Package<serde_json::Value> =
         serde_json::from_slice(entry).map_err(|_| not_a_package())?;
@@ -340,12 +339,12 @@ pub fn read_package<T: for<'de> Deserialize<'de>>(
         return Err(not_a_package());
     }
     if header.version != 1 {
-        return Err(ApiError::bad_request(messages::package_version(
+        return Err(CoreError::bad_request(messages::package_version(
             header.version,
         )));
     }
     serde_json::from_value(header.object)
-        .map_err(|e| ApiError::bad_request(messages::package_invalid(file_field, &e.to_string())))
+        .map_err(|e| CoreError::bad_request(messages::package_invalid(file_field, &e.to_string())))
 }
 
 // ---- where an imported package's environments go ------------------------------------------------

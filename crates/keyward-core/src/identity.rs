@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use keyward_store::{AuditEntry, Membership, User, UserChange, UserRefusal};
 use serde_json::{Value, json};
 
-use crate::AppState;
-use crate::deployment::DeploymentResult;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CoreError, CoreResult};
 use crate::messages;
 use crate::permissions::{Need, Principal};
-use crate::service::{ADMIN_PROJECT, environment_named, iso_ms, project_for};
+use crate::{ADMIN_PROJECT, environment_named, iso_ms, project_for};
+use crate::{Core, Mutation};
 
 /// `type` of an environment.
 pub const ENVIRONMENT_TYPES: &[&str] = &["PRODUCTION", "SANDBOX", "TEST"];
@@ -20,38 +19,38 @@ pub const ENVIRONMENT_TYPES: &[&str] = &["PRODUCTION", "SANDBOX", "TEST"];
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// Refuses an empty or short password.
-pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
+pub fn check_password(field: &str, password: &str) -> CoreResult<()> {
     if password.is_empty() {
-        return Err(ApiError::bad_request(messages::empty(field)));
+        return Err(CoreError::bad_request(messages::empty(field)));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(ApiError::bad_request(messages::PASSWORD_TOO_SHORT));
+        return Err(CoreError::bad_request(messages::PASSWORD_TOO_SHORT));
     }
     Ok(())
 }
 
-pub fn require_sys_admin(caller: &Principal) -> ApiResult<()> {
+pub fn require_sys_admin(caller: &Principal) -> CoreResult<()> {
     if caller.sys_admin {
         Ok(())
     } else {
-        Err(ApiError::denied())
+        Err(CoreError::denied())
     }
 }
 
 /// The user an operation is about: the caller themself, or anyone for a system admin.
-pub async fn user_acting_on(app: &AppState, caller: &Principal, username: &str) -> ApiResult<User> {
+pub async fn user_acting_on(app: &Core, caller: &Principal, username: &str) -> CoreResult<User> {
     if !caller.sys_admin && caller.username != username {
-        return Err(ApiError::denied());
+        return Err(CoreError::denied());
     }
     user_named(app, username).await
 }
 
-async fn user_named(app: &AppState, username: &str) -> ApiResult<User> {
+async fn user_named(app: &Core, username: &str) -> CoreResult<User> {
     app.store
         .user_by_username(username)
         .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::bad_request(messages::user_not_found(username)))
+        .map_err(CoreError::internal)?
+        .ok_or_else(|| CoreError::bad_request(messages::user_not_found(username)))
 }
 
 /// `{category, action}` items of a list of memberships.
@@ -81,9 +80,9 @@ fn user_item(user: &User, memberships: &[Membership]) -> Value {
 }
 
 /// `GET /apiops/users`: every user for a system admin, the caller alone otherwise.
-pub async fn list_users(app: &AppState, caller: &Principal) -> ApiResult<Vec<Value>> {
+pub async fn list_users(app: &Core, caller: &Principal) -> CoreResult<Vec<Value>> {
     let users = if caller.sys_admin {
-        app.store.list_users().await.map_err(ApiError::internal)?
+        app.store.list_users().await.map_err(CoreError::internal)?
     } else {
         vec![user_named(app, &caller.username).await?]
     };
@@ -92,17 +91,17 @@ pub async fn list_users(app: &AppState, caller: &Principal) -> ApiResult<Vec<Val
         .store
         .memberships(None, only)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
     Ok(users.iter().map(|u| user_item(u, &memberships)).collect())
 }
 
-pub async fn get_user(app: &AppState, caller: &Principal, username: &str) -> ApiResult<Value> {
+pub async fn get_user(app: &Core, caller: &Principal, username: &str) -> CoreResult<Value> {
     let user = user_acting_on(app, caller, username).await?;
     let memberships = app
         .store
         .memberships(None, Some(&user.id))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
     Ok(user_item(&user, &memberships))
 }
 
@@ -118,19 +117,19 @@ pub struct UserUpdate {
 /// proves it with `currentPassword` (system admins too, for their own); a system admin sets other
 /// users' passwords and anyone's flag, except that the last system admin stays one.
 pub async fn update_user(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     username: &str,
     update: UserUpdate,
     audit: &AuditEntry,
-) -> ApiResult<Value> {
+) -> CoreResult<Value> {
     let own = caller.username == username;
     if !caller.sys_admin && (!own || update.sys_admin.is_some()) {
-        return Err(ApiError::denied());
+        return Err(CoreError::denied());
     }
     let user = user_named(app, username).await?;
     if update.password.is_none() && update.sys_admin.is_none() {
-        return Err(ApiError::bad_request(messages::USER_NOTHING_TO_CHANGE));
+        return Err(CoreError::bad_request(messages::USER_NOTHING_TO_CHANGE));
     }
     let mut change = UserChange {
         sys_admin: update.sys_admin,
@@ -141,13 +140,13 @@ pub async fn update_user(
         if own {
             let current = update.current_password.unwrap_or_default();
             if current.is_empty() {
-                return Err(ApiError::bad_request(messages::empty("currentPassword")));
+                return Err(CoreError::bad_request(messages::empty("currentPassword")));
             }
             let phc = user.password_hash.clone();
             // Argon2id under the node's cap on password checks, never on an async worker.
             let ok = crate::auth::verify_password_on(&app.heavy, current, phc).await?;
             if !ok {
-                return Err(ApiError::bad_request(messages::CURRENT_PASSWORD_WRONG));
+                return Err(CoreError::bad_request(messages::CURRENT_PASSWORD_WRONG));
             }
         }
         let phc = crate::auth::hash_password_on(&app.heavy, password).await?;
@@ -156,7 +155,7 @@ pub async fn update_user(
     match app.store.update_user(&user.id, &change, audit).await? {
         Ok(()) => {}
         Err(UserRefusal::LastSysAdmin) => {
-            return Err(ApiError::bad_request(messages::LAST_SYS_ADMIN));
+            return Err(CoreError::bad_request(messages::LAST_SYS_ADMIN));
         }
     }
     if change.sys_admin.is_some() {
@@ -174,26 +173,26 @@ fn admin_view(caller: &Principal) -> Principal {
 
 /// Deletes a user: their tokens (and so their sessions) and memberships go with them.
 pub async fn delete_user(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     username: &str,
     audit: &AuditEntry,
-) -> ApiResult<String> {
+) -> CoreResult<String> {
     require_sys_admin(caller)?;
     let user = user_named(app, username).await?;
     let tokens = app
         .store
         .tokens_of(&user.id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(CoreError::internal)?
         .len();
     match app.store.delete_user(&user.id, audit).await {
         Ok(Ok(())) => {}
         Ok(Err(UserRefusal::LastSysAdmin)) => {
-            return Err(ApiError::bad_request(messages::LAST_SYS_ADMIN));
+            return Err(CoreError::bad_request(messages::LAST_SYS_ADMIN));
         }
         Err(keyward_store::StoreError::NotFound) => {
-            return Err(ApiError::bad_request(messages::user_not_found(username)));
+            return Err(CoreError::bad_request(messages::user_not_found(username)));
         }
         Err(e) => return Err(e.into()),
     }
@@ -202,17 +201,13 @@ pub async fn delete_user(
 }
 
 /// A user's personal and agent tokens, never their secrets.
-pub async fn list_tokens(
-    app: &AppState,
-    caller: &Principal,
-    username: &str,
-) -> ApiResult<Vec<Value>> {
+pub async fn list_tokens(app: &Core, caller: &Principal, username: &str) -> CoreResult<Vec<Value>> {
     let user = user_acting_on(app, caller, username).await?;
     let tokens = app
         .store
         .tokens_of(&user.id)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
     Ok(tokens
         .into_iter()
         .map(|t| {
@@ -229,17 +224,13 @@ pub async fn list_tokens(
 }
 
 /// The members of a project with their permissions (any member may look).
-pub async fn list_members(
-    app: &AppState,
-    caller: &Principal,
-    project: &str,
-) -> ApiResult<Vec<Value>> {
+pub async fn list_members(app: &Core, caller: &Principal, project: &str) -> CoreResult<Vec<Value>> {
     let project = project_for(app, caller, project, Need::Read).await?;
     let memberships = app
         .store
         .memberships(Some(&project.id), None)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(CoreError::internal)?;
     let mut users: BTreeMap<&str, Vec<&Membership>> = BTreeMap::new();
     for m in &memberships {
         users.entry(&m.username).or_default().push(m);
@@ -254,12 +245,12 @@ pub async fn list_members(
 
 /// Removes a user from a project (system admin).
 pub async fn remove_member(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     project: &str,
     username: &str,
     audit: &AuditEntry,
-) -> ApiResult<String> {
+) -> CoreResult<String> {
     require_sys_admin(caller)?;
     let project = project_for(app, caller, project, Need::Read).await?;
     let user = user_named(app, username).await?;
@@ -268,7 +259,7 @@ pub async fn remove_member(
         .remove_member(&project.id, &user.id, audit)
         .await?
     {
-        return Err(ApiError::bad_request(messages::not_a_member(
+        return Err(CoreError::bad_request(messages::not_a_member(
             username,
             &project.name,
         )));
@@ -280,21 +271,21 @@ pub async fn remove_member(
 /// Deletes a project (system admin): refused while it holds secrets, unless `force`, which
 /// deletes them all and undeploys them. The admin project stays.
 pub async fn delete_project(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     name: &str,
     force: bool,
     audit: &AuditEntry,
-) -> ApiResult<(String, DeploymentResult)> {
+) -> CoreResult<Mutation<String>> {
     require_sys_admin(caller)?;
     let project = project_for(app, caller, name, Need::Read).await?;
     if project.name == ADMIN_PROJECT {
-        return Err(ApiError::bad_request(messages::ADMIN_PROJECT_UNDELETABLE));
+        return Err(CoreError::bad_request(messages::ADMIN_PROJECT_UNDELETABLE));
     }
     let deployed = match app.store.delete_project(&project.id, force, audit).await? {
         Ok(d) => d,
         Err(left) => {
-            return Err(ApiError::bad_request(messages::project_not_empty(
+            return Err(CoreError::bad_request(messages::project_not_empty(
                 &project.name,
                 &left,
             )));
@@ -302,21 +293,21 @@ pub async fn delete_project(
     };
     // Members lose the project: their cached permissions go.
     app.auth.identity_changed().await;
-    Ok((
+    Ok(Mutation::new(
         messages::project_deleted(&project.name),
-        app.publisher.settle(&deployed).await,
+        deployed,
     ))
 }
 
 /// Deletes an environment (system admin): refused while it holds material, unless `force`, which
 /// deletes that material, the JWKs derived from it, the agents and agent tokens following it.
 pub async fn delete_environment(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     name: &str,
     force: bool,
     audit: &AuditEntry,
-) -> ApiResult<(String, DeploymentResult)> {
+) -> CoreResult<Mutation<String>> {
     require_sys_admin(caller)?;
     let environment = environment_named(app, name).await?;
     let deployed = match app
@@ -326,7 +317,7 @@ pub async fn delete_environment(
     {
         Ok(d) => d,
         Err(left) => {
-            return Err(ApiError::bad_request(messages::environment_not_empty(
+            return Err(CoreError::bad_request(messages::environment_not_empty(
                 &environment.name,
                 &left,
             )));
@@ -334,9 +325,9 @@ pub async fn delete_environment(
     };
     // Its agent tokens are gone.
     app.auth.identity_changed().await;
-    Ok((
+    Ok(Mutation::new(
         messages::environment_deleted(&environment.name),
-        app.publisher.settle(&deployed).await,
+        deployed,
     ))
 }
 

@@ -11,15 +11,14 @@ use keyward_store::{
     CryptoKey, Jwk, JwkDeleteAction, JwkMaterial, JwkUpdateAction, KeyDraft, LinkedJwk, NewKeyEntry,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::jwks::SourceType;
 use super::{environment_named, required};
-use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{CoreError, CoreResult};
 use crate::heavy::HeavyWork;
 use crate::messages;
 use crate::permissions::{Principal, string_enum};
+use crate::{Core, Mutation};
 
 string_enum!(
     /// What a crypto key holds.
@@ -53,7 +52,7 @@ impl SecretAlgorithm {
 }
 
 /// A key as the API shows it: environment names and aliases, never the content.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyItem {
     pub id: String,
@@ -67,7 +66,7 @@ pub struct KeyItem {
     pub crypto_key_info_environment_list: Vec<KeyEnvironmentItem>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyEnvironmentItem {
     pub environment_name: String,
@@ -99,7 +98,7 @@ impl From<&CryptoKey> for KeyItem {
 }
 
 /// One environment's material in a create/update request.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyEnvironmentInput {
     pub environment_name: Option<String>,
@@ -114,7 +113,7 @@ pub struct KeyEnvironmentInput {
 
 /// The body of create (all required but `description`, `algorithm` for non-secret keys and
 /// `alias`) and of update (every field optional; omitted fields keep their value).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyInput {
     pub name: Option<String>,
@@ -126,14 +125,14 @@ pub struct KeyInput {
     pub crypto_key_info_environment_list: Option<Vec<KeyEnvironmentInput>>,
 }
 
-pub fn parse_key_type(value: &str) -> ApiResult<KeyType> {
+pub fn parse_key_type(value: &str) -> CoreResult<KeyType> {
     KeyType::parse(value)
-        .ok_or_else(|| ApiError::bad_request(messages::unknown_key_type(value, KeyType::NAMES)))
+        .ok_or_else(|| CoreError::bad_request(messages::unknown_key_type(value, KeyType::NAMES)))
 }
 
-pub fn parse_secret_algorithm(value: &str) -> ApiResult<SecretAlgorithm> {
+pub fn parse_secret_algorithm(value: &str) -> CoreResult<SecretAlgorithm> {
     SecretAlgorithm::parse(value).ok_or_else(|| {
-        ApiError::bad_request(messages::unknown_key_algorithm(
+        CoreError::bad_request(messages::unknown_key_algorithm(
             value,
             SecretAlgorithm::NAMES,
         ))
@@ -144,9 +143,9 @@ pub fn parse_secret_algorithm(value: &str) -> ApiResult<SecretAlgorithm> {
 pub fn effective_algorithm(
     key_type: KeyType,
     algorithm: Option<SecretAlgorithm>,
-) -> ApiResult<Option<SecretAlgorithm>> {
+) -> CoreResult<Option<SecretAlgorithm>> {
     match (key_type, algorithm) {
-        (KeyType::Secret, None) => Err(ApiError::bad_request(messages::SECRET_ALGORITHM_REQUIRED)),
+        (KeyType::Secret, None) => Err(CoreError::bad_request(messages::SECRET_ALGORITHM_REQUIRED)),
         (KeyType::Secret, a) => Ok(a),
         _ => Ok(None),
     }
@@ -217,7 +216,7 @@ pub async fn stored_content_on(
     content: &[u8],
     password: Option<&str>,
     secret_is_base64: bool,
-) -> ApiResult<Vec<u8>> {
+) -> CoreResult<Vec<u8>> {
     let heavy_work =
         key_type == KeyType::Private || (password.is_some() && key_type != KeyType::Secret);
     let stored = if heavy_work {
@@ -237,7 +236,7 @@ pub async fn stored_content_on(
     } else {
         stored_content(key_type, algorithm, content, password, secret_is_base64)
     };
-    stored.map_err(ApiError::bad_request)
+    stored.map_err(CoreError::bad_request)
 }
 
 /// Content as uploaded, base64 removed when it wrapped PEM or DER.
@@ -254,13 +253,13 @@ fn as_uploaded(content: &[u8]) -> Vec<u8> {
 
 /// Validates the per-environment inputs into entries (environments resolved, content converted).
 pub async fn entries_from_inputs(
-    app: &AppState,
+    app: &Core,
     key_type: KeyType,
     algorithm: Option<SecretAlgorithm>,
     inputs: &[KeyEnvironmentInput],
-) -> ApiResult<Vec<NewKeyEntry>> {
+) -> CoreResult<Vec<NewKeyEntry>> {
     if inputs.is_empty() {
-        return Err(ApiError::bad_request(messages::empty(
+        return Err(CoreError::bad_request(messages::empty(
             "cryptoKeyInfoEnvironmentList",
         )));
     }
@@ -270,7 +269,7 @@ pub async fn entries_from_inputs(
         let content = required("content", input.content.as_deref())?;
         let env = environment_named(app, &env_name).await?;
         if entries.iter().any(|e| e.environment_id == env.id) {
-            return Err(ApiError::bad_request(messages::environment_repeated(
+            return Err(CoreError::bad_request(messages::environment_repeated(
                 &env_name,
                 "cryptoKeyInfoEnvironmentList",
             )));
@@ -295,7 +294,7 @@ pub async fn entries_from_inputs(
 }
 
 /// The draft of a new key from a create request.
-pub async fn draft_for_create(app: &AppState, body: &KeyInput) -> ApiResult<KeyDraft> {
+pub async fn draft_for_create(app: &Core, body: &KeyInput) -> CoreResult<KeyDraft> {
     let name = super::required_name("name", body.name.as_deref())?;
     let key_type = parse_key_type(&required("keyType", body.key_type.as_deref())?)?;
     let algorithm = match body.algorithm.as_deref().map(str::trim) {
@@ -321,13 +320,13 @@ pub async fn draft_for_create(app: &AppState, body: &KeyInput) -> ApiResult<KeyD
 /// The complete new state of `current` after a partial update: omitted fields keep their value;
 /// kept content is checked again when the key type or algorithm changes.
 pub async fn draft_for_update(
-    app: &AppState,
+    app: &Core,
     current: &CryptoKey,
     body: &KeyInput,
-) -> ApiResult<KeyDraft> {
+) -> CoreResult<KeyDraft> {
     let name = match body.name.as_deref().map(str::trim) {
         None => current.name.clone(),
-        Some("") => return Err(ApiError::bad_request(messages::empty("name"))),
+        Some("") => return Err(CoreError::bad_request(messages::empty("name"))),
         Some(n) => {
             super::check_name("name", n)?;
             n.to_owned()
@@ -381,13 +380,13 @@ pub async fn draft_for_update(
 }
 
 /// Parses `algorithm` of the import form: case-insensitive there.
-pub fn parse_secret_algorithm_any_case(value: &str) -> ApiResult<SecretAlgorithm> {
+pub fn parse_secret_algorithm_any_case(value: &str) -> CoreResult<SecretAlgorithm> {
     SecretAlgorithm::NAMES
         .iter()
         .find(|n| n.eq_ignore_ascii_case(value.trim()))
         .and_then(|n| SecretAlgorithm::parse(n))
         .ok_or_else(|| {
-            ApiError::bad_request(messages::unknown_key_algorithm(
+            CoreError::bad_request(messages::unknown_key_algorithm(
                 value,
                 SecretAlgorithm::NAMES,
             ))
@@ -413,7 +412,7 @@ pub async fn draft_for_import(
     heavy: &HeavyWork,
     current: Option<&CryptoKey>,
     import: KeyImport<'_>,
-) -> ApiResult<KeyDraft> {
+) -> CoreResult<KeyDraft> {
     let algorithm = import.algorithm.or_else(|| {
         current
             .and_then(|c| c.algorithm.as_deref())
@@ -592,13 +591,13 @@ pub struct DeriveRequest<'a> {
 /// asked by create, or `None` (parse-from-key) to follow the key's type — and the caller's right
 /// to the key's private material (an admin-project key without it gives a public JWK).
 pub async fn create_jwk_from_key(
-    app: &AppState,
+    app: &Core,
     caller: &Principal,
     project: &keyward_store::Project,
     req: &DeriveRequest<'_>,
     source: Option<SourceType>,
     audit: &keyward_store::AuditEntry,
-) -> ApiResult<crate::envelope::Success> {
+) -> CoreResult<Mutation<super::jwks::JwkSummary>> {
     let key_name = required("keyName", req.source_name)?;
     let env_name = required("environmentName", req.environment_name)?;
     let key_use = super::jwks::parse_use(&required("useType", req.use_type)?)?;
@@ -609,18 +608,18 @@ pub async fn create_jwk_from_key(
         async move { store.key(&id, name).await }
     })
     .await?
-    .ok_or_else(|| ApiError::bad_request(messages::key_not_found(&key_name)))?;
+    .ok_or_else(|| CoreError::bad_request(messages::key_not_found(&key_name)))?;
     let key = found.source;
     let source = match (source, KeyType::parse(&key.key_type)) {
-        (Some(SourceType::PrivateKey), _) if !found.private => return Err(ApiError::denied()),
+        (Some(SourceType::PrivateKey), _) if !found.private => return Err(CoreError::denied()),
         (Some(s), _) => s,
         (None, Some(KeyType::Private)) if !found.private => SourceType::PublicKey,
         (None, Some(KeyType::Private)) => SourceType::PrivateKey,
         (None, Some(KeyType::Public)) => SourceType::PublicKey,
         (None, _) => {
-            return Err(ApiError::bad_request(messages::secret_key_not_convertible(
-                &key_name,
-            )));
+            return Err(CoreError::bad_request(
+                messages::secret_key_not_convertible(&key_name),
+            ));
         }
     };
     let env = environment_named(app, &env_name).await?;
@@ -629,7 +628,7 @@ pub async fn create_jwk_from_key(
         .iter()
         .find(|e| e.environment_id == env.id)
         .ok_or_else(|| {
-            ApiError::bad_request(messages::key_lacks_environment(&key_name, &env_name))
+            CoreError::bad_request(messages::key_lacks_environment(&key_name, &env_name))
         })?;
     // A private key's consistency checks (RSA: ~0.6 ms at 2048 bits) run on the heavy-work pool.
     let jwk = {
@@ -652,7 +651,7 @@ pub async fn create_jwk_from_key(
                 )
             })
             .await?
-            .map_err(ApiError::bad_request)?
+            .map_err(CoreError::bad_request)?
     };
     let new = keyward_store::NewJwk {
         project_id: project.id.clone(),
@@ -662,7 +661,7 @@ pub async fn create_jwk_from_key(
         source_id: Some(key.id.clone()),
         source_url: None,
         source_environment_id: Some(env.id.clone()),
-        material: material_of(&jwk).map_err(ApiError::internal)?,
+        material: material_of(&jwk).map_err(CoreError::internal)?,
         key_use: Some(key_use.jose().to_owned()),
         alg: Some(alg.jose_name().to_owned()),
         kid_given: kid.is_some(),
@@ -674,14 +673,11 @@ pub async fn create_jwk_from_key(
         .await
         .map_err(|e| match e {
             keyward_store::StoreError::AlreadyExists => {
-                ApiError::bad_request(messages::jwk_exists_on_create(&req.name))
+                CoreError::bad_request(messages::jwk_exists_on_create(&req.name))
             }
             other => other.into(),
         })?;
-    Ok(
-        crate::envelope::Success::one(super::jwks::JwkSummary::from(&jwk))
-            .deployment(app.publisher.settle(&deployed).await),
-    )
+    Ok(Mutation::new(super::jwks::JwkSummary::from(&jwk), deployed))
 }
 
 // ---- cascade parameters shared by every JWK source ------------------------------------------------
@@ -692,7 +688,7 @@ const JWK_DELETE_ACTIONS: &[&str] = &["NULLIFY", "DELETE"];
 
 /// `jwkUpdateAction` (`NULLIFY` default | `UPDATE`) and `updateScope` (`SAME_PROJECT` default |
 /// `ALL_PROJECTS`).
-pub fn update_action(query: &HashMap<String, String>) -> ApiResult<JwkUpdateAction> {
+pub fn update_action(query: &HashMap<String, String>) -> CoreResult<JwkUpdateAction> {
     let action = query
         .get("jwkUpdateAction")
         .map_or("NULLIFY", String::as_str);
@@ -719,7 +715,7 @@ pub fn update_action(query: &HashMap<String, String>) -> ApiResult<JwkUpdateActi
 }
 
 /// `jwkDeleteAction` (`NULLIFY` default | `DELETE`).
-pub fn delete_action(query: &HashMap<String, String>) -> ApiResult<JwkDeleteAction> {
+pub fn delete_action(query: &HashMap<String, String>) -> CoreResult<JwkDeleteAction> {
     let action = query
         .get("jwkDeleteAction")
         .map_or("NULLIFY", String::as_str);
